@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { parseConnectString, validatePath } from './connect-string.js';
 import { ZkError } from './errors.js';
-import { parkFreedFds, socketFds } from './fd-guard.js';
+import { parkFreedFds, parkLowestFreeFd, socketFds } from './fd-guard.js';
 
 const require = createRequire(import.meta.url);
 
@@ -136,6 +136,7 @@ export class ZkClient extends EventEmitter {
       if (this.#state === 'connected') this.#setState('disconnected');
     });
     binding.on('close', (_self: unknown, code: number) => {
+      if (code !== 0) parkLowestFreeFd(); // closed natively (expiry): see fd-guard.ts
       this.#setState(code === EXPIRED_STATE ? 'expired' : code === AUTH_FAILED_STATE ? 'auth_failed' : 'closed');
     });
     // The binding re-emits native errors as 'error'; never let one go unhandled.

@@ -51,6 +51,19 @@ export function parkFreedFds(before: ReadonlySet<number>): void {
   }
 }
 
+/**
+ * After a close we did not start (session expiry inside the native client), the freed number is
+ * not known; it was the lowest free one when the client reconnected moments earlier, so it is
+ * almost always the lowest free one now: occupy that.
+ */
+export function parkLowestFreeFd(): void {
+  try {
+    parked.push(openSync('/dev/null', 'r'));
+  } catch {
+    // out of descriptors: nothing to protect
+  }
+}
+
 /** How many descriptor numbers are held back (for diagnostics). */
 export function parkedFdCount(): number {
   return parked.length;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connectZk, type ZkClient } from '../../src/zookeeper/client.js';
 
 let counter = 0;
@@ -12,10 +13,17 @@ export function uniquePath(prefix = 't'): string {
  * attaches to the same session id and password and closes it, so the server ends the session.
  */
 export async function expireSession(connectString: string, client: ZkClient): Promise<void> {
-  const twin = await connectZk({
-    connectString,
-    session: { id: client.sessionId, password: client.sessionPassword },
-    sessionTimeoutMs: client.sessionTimeoutMs,
-  });
-  await twin.close();
+  const session = { id: client.sessionId, password: client.sessionPassword };
+  // The original handle may reconnect and take the session back before the twin's close is
+  // processed (the close then fails with SESSION_MOVED): repeat until the handle sees expiry.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const twin = await connectZk({ connectString, session, sessionTimeoutMs: client.sessionTimeoutMs });
+    await twin.close();
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline) {
+      if (client.state === 'expired') return;
+      await sleep(10);
+    }
+  }
+  throw new Error(`session ${session.id} did not expire`);
 }

@@ -90,7 +90,7 @@ export class ZooKeeperServer {
       `clientPort=${member.clientPort}`,
       'clientPortAddress=127.0.0.1',
       'admin.enableServer=false',
-      '4lw.commands.whitelist=srvr,ruok,cons,stat,wchc,wchs,mntr',
+      '4lw.commands.whitelist=srvr,ruok,cons,stat,wchc,wchs,mntr,wchp',
       `minSessionTimeout=${2 * this.#options.tickTimeMs}`,
       `maxSessionTimeout=${this.#options.maxSessionTimeoutMs}`,
       'autopurge.purgeInterval=0',

@@ -1,0 +1,240 @@
+import type { Logger } from 'pino';
+import type { WatchEvent, ZkClient, ZkStat } from '../zookeeper/client.js';
+import { isTransientZkError, isZkError } from '../zookeeper/errors.js';
+import type { ZkSession } from '../zookeeper/session.js';
+import { joinPath } from './paths.js';
+
+/** One child as last read: its stat and raw data (undefined when data is not read). */
+export interface ChildNode {
+  readonly name: string;
+  readonly path: string;
+  /** Undefined when the watcher reads names only. */
+  readonly stat: ZkStat | undefined;
+  readonly data: Buffer | undefined;
+}
+
+/** A successful read of the parent: every child, or `missing` when the parent does not exist. */
+export type ChildrenSnapshot =
+  | { readonly kind: 'children'; readonly children: ReadonlyMap<string, ChildNode> }
+  | { readonly kind: 'missing' };
+
+export interface ChildrenWatcherOptions {
+  readonly path: string;
+  /** Read each child's data (and watch it for changes). */
+  readonly readData: boolean;
+  /** Delay before retrying after a failed read while the session looks connected. */
+  readonly retryDelayMs?: number;
+}
+
+export interface ChildrenWatcherDeps {
+  readonly session: ZkSession;
+  readonly logger: Logger;
+  readonly onSnapshot: (snapshot: ChildrenSnapshot) => void;
+}
+
+export interface ChildrenWatcherStats {
+  readonly syncs: number;
+  readonly dataReads: number;
+  readonly maxSyncsInFlight: number;
+  readonly failedSyncs: number;
+}
+
+/**
+ * Keeps one parent znode's children (and their data) current with one-shot watches
+ * (RELIABILITY.md rules 1-6): the read re-arms the watch; at most one sync runs at a time and
+ * events during it cause one more; data is read only for children not seen before or whose
+ * data watch fired; at most one children watch and one data watch per child are armed per
+ * session; a failed read applies nothing and is retried on reconnect or after a delay; a new
+ * session (after expiry) re-arms everything and re-reads every child.
+ */
+export class ChildrenWatcher {
+  readonly path: string;
+  readonly #readData: boolean;
+  readonly #retryDelayMs: number;
+  readonly #session: ZkSession;
+  readonly #logger: Logger;
+  readonly #onSnapshot: (snapshot: ChildrenSnapshot) => void;
+  readonly #cache = new Map<string, ChildNode>();
+  readonly #stale = new Set<string>();
+  readonly #dataWatched = new Set<string>();
+  #client: ZkClient | undefined;
+  #childWatchArmed = false;
+  #existsWatchArmed = false;
+  #running = false;
+  #dirty = false;
+  #closed = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #syncs = 0;
+  #dataReads = 0;
+  #inFlight = 0;
+  #maxInFlight = 0;
+  #failedSyncs = 0;
+  readonly #onSession = (client: ZkClient) => this.#resetFor(client);
+  readonly #onConnected = () => this.sync();
+
+  constructor(options: ChildrenWatcherOptions, deps: ChildrenWatcherDeps) {
+    this.path = options.path;
+    this.#readData = options.readData;
+    this.#retryDelayMs = options.retryDelayMs ?? 1000;
+    this.#session = deps.session;
+    this.#logger = deps.logger;
+    this.#onSnapshot = deps.onSnapshot;
+  }
+
+  /** Starts watching; snapshots arrive through onSnapshot. */
+  start(): void {
+    this.#session.on('session', this.#onSession);
+    this.#session.on('connected', this.#onConnected);
+    this.#client = this.#session.client;
+    this.sync();
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#session.off('session', this.#onSession);
+    this.#session.off('connected', this.#onConnected);
+  }
+
+  stats(): ChildrenWatcherStats {
+    return { syncs: this.#syncs, dataReads: this.#dataReads, maxSyncsInFlight: this.#maxInFlight, failedSyncs: this.#failedSyncs };
+  }
+
+  /** A new session has no watches: re-arm all and re-read every child's data. */
+  #resetFor(client: ZkClient): void {
+    this.#client = client;
+    this.#childWatchArmed = false;
+    this.#existsWatchArmed = false;
+    this.#dataWatched.clear();
+    for (const name of this.#cache.keys()) this.#stale.add(name);
+    this.sync();
+  }
+
+  /** Runs a sync now, or once more after the one in flight. */
+  sync(): void {
+    if (this.#closed) return;
+    if (this.#running) {
+      this.#dirty = true;
+      return;
+    }
+    this.#running = true;
+    void this.#loop().finally(() => {
+      this.#running = false;
+    });
+  }
+
+  async #loop(): Promise<void> {
+    do {
+      this.#dirty = false;
+      const client = this.#client;
+      if (!client || this.#closed) return;
+      this.#inFlight += 1;
+      this.#maxInFlight = Math.max(this.#maxInFlight, this.#inFlight);
+      try {
+        await this.#syncOnce(client);
+      } catch (err) {
+        this.#failedSyncs += 1;
+        if (!isTransientZkError(err)) this.#logger.warn({ err, path: this.path }, 'reading children failed; retrying');
+        this.#scheduleRetry();
+      } finally {
+        this.#inFlight -= 1;
+      }
+    } while (this.#dirty && !this.#closed);
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retryTimer || this.#closed) return;
+    // Reconnection also triggers a sync (#onConnected); the timer covers failures while connected.
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.sync();
+    }, this.#retryDelayMs);
+    this.#retryTimer.unref();
+  }
+
+  readonly #onChildEvent = (client: ZkClient) => (event: WatchEvent) => {
+    if (client !== this.#client) return; // a watch of an old session
+    this.#childWatchArmed = false;
+    if (event.type === 'deleted' || event.type === 'created') this.#existsWatchArmed = false;
+    this.sync();
+  };
+
+  readonly #onDataEvent = (client: ZkClient, name: string) => (event: WatchEvent) => {
+    if (client !== this.#client) return;
+    this.#dataWatched.delete(name);
+    if (event.type === 'changed') {
+      this.#stale.add(name);
+      this.sync();
+    }
+  };
+
+  async #syncOnce(client: ZkClient): Promise<void> {
+    this.#syncs += 1;
+    let names: string[];
+    try {
+      names = await client.getChildren(this.path, this.#childWatchArmed ? undefined : this.#onChildEvent(client));
+      this.#childWatchArmed = true;
+    } catch (err) {
+      if (!isZkError(err, 'NO_NODE')) throw err;
+      // The parent is gone (or not there yet): watch for its creation.
+      if (!this.#existsWatchArmed) {
+        const stat = await client.exists(this.path, this.#onChildEvent(client));
+        this.#existsWatchArmed = true;
+        if (stat) {
+          this.#dirty = true;
+          return;
+        }
+      }
+      this.#cache.clear();
+      this.#stale.clear();
+      this.#onSnapshot({ kind: 'missing' });
+      return;
+    }
+
+    const present = new Set(names);
+    for (const name of this.#cache.keys()) {
+      if (!present.has(name)) {
+        this.#cache.delete(name);
+        this.#stale.delete(name);
+        this.#dataWatched.delete(name);
+      }
+    }
+    const toRead = names.filter((name) => !this.#cache.has(name) || this.#stale.has(name));
+    let transientFailure: unknown;
+    await Promise.all(toRead.map(async (name) => {
+      try {
+        await this.#readChild(client, name);
+      } catch (err) {
+        if (isZkError(err, 'NO_NODE')) {
+          // Vanished between listing and reading: normal. The children watch reports it.
+          this.#cache.delete(name);
+          present.delete(name);
+        } else {
+          transientFailure = err;
+        }
+      }
+    }));
+    const children = new Map<string, ChildNode>();
+    for (const name of names) {
+      const node = this.#cache.get(name);
+      if (node && present.has(name)) children.set(name, node);
+    }
+    this.#onSnapshot({ kind: 'children', children });
+    // Children whose read failed keep their last data (or stay out until read): retry.
+    if (transientFailure) throw transientFailure;
+  }
+
+  async #readChild(client: ZkClient, name: string): Promise<void> {
+    const path = joinPath(this.path, name);
+    if (!this.#readData) {
+      this.#cache.set(name, { name, path, stat: undefined, data: undefined });
+      return;
+    }
+    this.#dataReads += 1;
+    const watch = !this.#dataWatched.has(name);
+    const { data, stat } = await client.getData(path, watch ? this.#onDataEvent(client, name) : undefined);
+    if (watch) this.#dataWatched.add(name);
+    this.#stale.delete(name);
+    this.#cache.set(name, { name, path, stat, data });
+  }
+}

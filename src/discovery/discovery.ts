@@ -1,0 +1,326 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { ZkAuth } from '../zookeeper/client.js';
+import { ZkSession, type ZkSessionStats } from '../zookeeper/session.js';
+import { ChildrenWatcher, type ChildNode, type ChildrenSnapshot } from './children-watcher.js';
+import { decodeInstanceData, type RejectReason } from './instance-data.js';
+import { isValidServiceName, sequentialServiceName, watchedParent, type Layout } from './paths.js';
+import { ProviderTable, type Instance, type ServiceEntry } from './provider-table.js';
+
+export interface DiscoveryOptions {
+  /** ZooKeeper connect string, every ensemble member, optional chroot. */
+  readonly zookeeper: string;
+  readonly basePath?: string;
+  readonly layout?: Layout;
+  /** Services watched from the start; others are watched on first use. */
+  readonly services?: readonly string[];
+  readonly keepLastOnEmpty?: boolean;
+  readonly sessionTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+  /** How long a first lookup of a service waits for its first snapshot. */
+  readonly firstSnapshotTimeoutMs?: number;
+  readonly auth?: readonly ZkAuth[];
+}
+
+export interface DiscoveryDeps {
+  readonly logger: Logger;
+  /** A session to use instead of opening one (it is then closed by its owner, not here). */
+  readonly session?: ZkSession;
+}
+
+/** The answer to "where can I send a request for this service?" */
+export type Resolution =
+  | { readonly kind: 'instances'; readonly instances: readonly Instance[] }
+  /** The service exists in ZooKeeper but has no usable instance right now. */
+  | { readonly kind: 'empty' }
+  /** ZooKeeper has no such service (or it could not be told within the deadline: `timeout`). */
+  | { readonly kind: 'unknown' }
+  | { readonly kind: 'timeout' };
+
+export interface DiscoveryStats {
+  readonly session: ZkSessionStats;
+  /** Seconds since ZooKeeper last confirmed the table (0 while connected). */
+  readonly staleSeconds: number;
+  readonly services: number;
+  readonly instances: number;
+  readonly watchedServices: number;
+  readonly malformed: number;
+  readonly malformedByReason: Readonly<Record<string, number>>;
+  readonly emptySetsIgnored: number;
+  readonly duplicatesDropped: number;
+  readonly syncs: number;
+  readonly dataReads: number;
+  /** Highest number of syncs seen in flight for any one watched path (never above 1). */
+  readonly maxSyncsInFlightPerPath: number;
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  done: boolean;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  const d: Deferred = { promise, resolve: () => { d.done = true; resolve(); }, done: false };
+  return d;
+}
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The provider table kept fresh from ZooKeeper. Nested layout: one children watch on the base
+ * path (the service names) and one per used service. Sequential layout: one children watch on
+ * the base path whose children are every service's instances.
+ *
+ * Events: `change` (service, instances) after a service's set changed.
+ */
+export class Discovery extends EventEmitter {
+  readonly basePath: string;
+  readonly layout: Layout;
+  readonly table: ProviderTable;
+  readonly #options: DiscoveryOptions;
+  readonly #logger: Logger;
+  readonly #session: ZkSession;
+  readonly #ownsSession: boolean;
+  readonly #serviceWatchers = new Map<string, { watcher: ChildrenWatcher; first: Deferred }>();
+  #baseWatcher: ChildrenWatcher | undefined;
+  readonly #baseLoaded = deferred();
+  #knownServices = new Set<string>();
+  #baseMissing = false;
+  readonly #malformedSeen = new Set<string>();
+  readonly #malformedByReason: Record<string, number> = {};
+  #malformed = 0;
+  #closed = false;
+
+  constructor(options: DiscoveryOptions, deps: DiscoveryDeps) {
+    super();
+    this.#options = options;
+    this.basePath = options.basePath ?? '/providers';
+    this.layout = options.layout ?? 'nested';
+    this.#logger = deps.logger.child({ component: 'discovery' });
+    this.table = new ProviderTable({ keepLastOnEmpty: options.keepLastOnEmpty ?? true });
+    this.table.on('change', (service: string, entry: ServiceEntry) => {
+      this.#logger.info({ service, instances: entry.instances.map((i) => i.address) }, 'providers changed');
+      this.emit('change', service, entry.instances);
+    });
+    this.#ownsSession = deps.session === undefined;
+    this.#session = deps.session ?? new ZkSession(
+      {
+        connectString: options.zookeeper,
+        sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+        connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+        ...(options.auth ? { auth: options.auth } : {}),
+      },
+      { logger: deps.logger },
+    );
+  }
+
+  get session(): ZkSession {
+    return this.#session;
+  }
+
+  /** Connects (bounded by connectTimeoutMs) and starts the base and eager service watches. */
+  async start(): Promise<void> {
+    if (!this.#session.client) await this.#session.start();
+    this.#baseWatcher = new ChildrenWatcher(
+      { path: this.basePath, readData: this.layout === 'sequential' },
+      { session: this.#session, logger: this.#logger, onSnapshot: (s) => this.#onBaseSnapshot(s) },
+    );
+    this.#baseWatcher.start();
+    for (const service of this.#options.services ?? []) this.#watch(service);
+  }
+
+  /** Waits until the list of services has been read once (bounded). */
+  async ready(timeoutMs = this.#options.firstSnapshotTimeoutMs ?? 5000): Promise<boolean> {
+    const waits = [this.#baseLoaded.promise, ...[...this.#serviceWatchers.values()].map((w) => w.first.promise)];
+    return withTimeout(Promise.all(waits).then(() => undefined), timeoutMs);
+  }
+
+  /** Service names ZooKeeper lists now (plus any still held in the table). */
+  knownServices(): string[] {
+    return [...new Set([...this.#knownServices, ...this.table.services()])].sort();
+  }
+
+  /** True when the base path itself is missing in ZooKeeper. */
+  get baseMissing(): boolean {
+    return this.#baseMissing;
+  }
+
+  /** The current instances of a watched service (sync, for the hot path); undefined if none known. */
+  instances(service: string): readonly Instance[] | undefined {
+    return this.table.get(service)?.instances;
+  }
+
+  /** Resolves a service, watching it on first use and waiting (bounded) for its first snapshot. */
+  async resolve(service: string, timeoutMs = this.#options.firstSnapshotTimeoutMs ?? 5000): Promise<Resolution> {
+    const entry = this.table.get(service);
+    if (entry && entry.instances.length > 0) return { kind: 'instances', instances: entry.instances };
+    if (!isValidServiceName(service)) return { kind: 'unknown' };
+    let watched = this.#serviceWatchers.get(service);
+    if (!watched) {
+      if (!this.#baseLoaded.done && !(await withTimeout(this.#baseLoaded.promise, timeoutMs))) return { kind: 'timeout' };
+      // Only names ZooKeeper lists get a watch, so random names cannot grow our watch set.
+      if (!this.#knownServices.has(service)) return { kind: 'unknown' };
+      watched = this.#watch(service);
+    }
+    if (!watched.first.done && !(await withTimeout(watched.first.promise, timeoutMs))) return { kind: 'timeout' };
+    const after = this.table.get(service);
+    if (after && after.instances.length > 0) return { kind: 'instances', instances: after.instances };
+    return this.#knownServices.has(service) || after ? { kind: 'empty' } : { kind: 'unknown' };
+  }
+
+  #watch(service: string): { watcher: ChildrenWatcher; first: Deferred } {
+    const existing = this.#serviceWatchers.get(service);
+    if (existing) return existing;
+    const first = deferred();
+    if (this.layout === 'sequential') {
+      // One watch on the base path covers every service; its snapshots fill this one too.
+      const entry = { watcher: this.#baseWatcher!, first };
+      this.#serviceWatchers.set(service, entry);
+      if (this.#baseLoaded.done) first.resolve();
+      else void this.#baseLoaded.promise.then(() => first.resolve());
+      return entry;
+    }
+    const watcher = new ChildrenWatcher(
+      { path: watchedParent(this.basePath, this.layout, service), readData: true },
+      {
+        session: this.#session,
+        logger: this.#logger,
+        onSnapshot: (snapshot) => {
+          this.#applyServiceSnapshot(service, snapshot);
+          first.resolve();
+        },
+      },
+    );
+    const entry = { watcher, first };
+    this.#serviceWatchers.set(service, entry);
+    watcher.start();
+    return entry;
+  }
+
+  #onBaseSnapshot(snapshot: ChildrenSnapshot): void {
+    this.#baseMissing = snapshot.kind === 'missing';
+    if (snapshot.kind === 'missing') {
+      this.#knownServices = new Set();
+      if (this.layout === 'sequential') for (const service of this.table.services()) this.#applyInstances(service, []);
+    } else if (this.layout === 'nested') {
+      this.#knownServices = new Set([...snapshot.children.keys()].filter(isValidServiceName));
+    } else {
+      const groups = new Map<string, ChildNode[]>();
+      for (const child of snapshot.children.values()) {
+        const service = sequentialServiceName(child.name);
+        if (!service || !isValidServiceName(service)) continue;
+        let group = groups.get(service);
+        if (!group) groups.set(service, (group = []));
+        group.push(child);
+      }
+      this.#knownServices = new Set(groups.keys());
+      for (const service of new Set([...groups.keys(), ...this.table.services()])) {
+        this.#applyInstances(service, this.#decode(service, groups.get(service) ?? []));
+      }
+    }
+    this.#baseLoaded.resolve();
+  }
+
+  #applyServiceSnapshot(service: string, snapshot: ChildrenSnapshot): void {
+    const children = snapshot.kind === 'children' ? [...snapshot.children.values()] : [];
+    this.#applyInstances(service, this.#decode(service, children));
+  }
+
+  #applyInstances(service: string, instances: Instance[]): void {
+    const outcome = this.table.replace(service, instances);
+    if (outcome === 'kept_on_empty' && this.table.get(service)?.updatedAt !== undefined) {
+      this.#logger.warn({ service }, 'ZooKeeper lists no instances; keeping the last known set (--keep-last-on-empty)');
+    }
+  }
+
+  #decode(service: string, children: readonly ChildNode[]): Instance[] {
+    const instances: Instance[] = [];
+    for (const child of children) {
+      if (!child.data || !child.stat) continue;
+      const result = decodeInstanceData(child.data);
+      if (result.ok) {
+        const { endpoint } = result;
+        instances.push({
+          ...endpoint,
+          service,
+          id: child.name,
+          path: child.path,
+          address: endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`,
+          uid: `${child.path}#${child.stat.czxid}`,
+          createdZxid: child.stat.czxid,
+          version: child.stat.version,
+        });
+      } else {
+        this.#noteMalformed(service, child, result.reason, result.detail);
+      }
+    }
+    return instances;
+  }
+
+  /** Counts and logs a bad znode once per znode version. */
+  #noteMalformed(service: string, child: ChildNode, reason: RejectReason, detail: string): void {
+    const key = `${child.path}#${child.stat?.czxid}@${child.stat?.version}`;
+    if (this.#malformedSeen.has(key)) return;
+    if (this.#malformedSeen.size > 100_000) this.#malformedSeen.clear();
+    this.#malformedSeen.add(key);
+    if (reason === 'not_alive') return; // a serverset member that is not serving: skipped, not malformed
+    this.#malformed += 1;
+    this.#malformedByReason[reason] = (this.#malformedByReason[reason] ?? 0) + 1;
+    this.#logger.warn({ service, path: child.path, version: child.stat?.version, reason, detail }, 'skipping znode with unusable data');
+  }
+
+  stats(): DiscoveryStats {
+    const session = this.#session.stats();
+    const table = this.table.stats();
+    let syncs = 0;
+    let dataReads = 0;
+    let maxInFlight = 0;
+    const watchers = new Set([this.#baseWatcher, ...[...this.#serviceWatchers.values()].map((w) => w.watcher)]);
+    for (const watcher of watchers) {
+      if (!watcher) continue;
+      const s = watcher.stats();
+      syncs += s.syncs;
+      dataReads += s.dataReads;
+      maxInFlight = Math.max(maxInFlight, s.maxSyncsInFlight);
+    }
+    return {
+      session,
+      staleSeconds: session.disconnectedSince === undefined ? 0 : (Date.now() - session.disconnectedSince) / 1000,
+      services: this.knownServices().length,
+      instances: table.instances,
+      watchedServices: this.#serviceWatchers.size,
+      malformed: this.#malformed,
+      malformedByReason: { ...this.#malformedByReason },
+      emptySetsIgnored: table.emptySetsIgnored,
+      duplicatesDropped: table.duplicatesDropped,
+      syncs,
+      dataReads,
+      maxSyncsInFlightPerPath: maxInFlight,
+    };
+  }
+
+  /** Stops every watch and closes the session (when this object opened it). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#baseWatcher?.close();
+    for (const { watcher } of this.#serviceWatchers.values()) watcher.close();
+    if (this.#ownsSession) await this.#session.close();
+  }
+}
+
+/** Creates a discovery client (call start() to connect). */
+export function createDiscovery(options: DiscoveryOptions, deps: DiscoveryDeps): Discovery {
+  return new Discovery(options, deps);
+}
