@@ -57,6 +57,6 @@ test('every kind of bad data is rejected with a stable reason', (t) => {
   for (const [input, reason] of cases) {
     const r = decode(input);
     t.false(r.ok, String(input).slice(0, 40));
-    if (!r.ok) t.is<string>(r.reason, reason, String(input).slice(0, 40));
+    if (!r.ok) t.is(r.reason as string, reason, String(input).slice(0, 40));
   }
 });
