@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
+import { UsageError } from './args.js';
+import { PROVIDERS_USAGE, providersCommand } from './providers.js';
 
 const USAGE = `usage: zkroute <command> [options]
 
 commands:
-  help        show this text
+  providers   list services and instances from ZooKeeper (--watch to follow changes)
   version     print the version
+  help        show this text
+
+${PROVIDERS_USAGE}
 `;
 
 function version(): string {
@@ -15,20 +20,26 @@ function version(): string {
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  void rest;
-  switch (command) {
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
-    case 'version':
-    case '--version':
-      process.stdout.write(`${version()}\n`);
-      return 0;
-    default:
-      process.stderr.write(`zkroute: unknown command "${command}"\n${USAGE}`);
-      return 2;
+  try {
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      case 'version':
+      case '--version':
+        process.stdout.write(`${version()}\n`);
+        return 0;
+      case 'providers':
+        return await providersCommand(rest, process.stdout);
+      default:
+        throw new UsageError(`unknown command "${command}" (try: zkroute help)`);
+    }
+  } catch (err) {
+    // One clear line, non-zero exit: 2 for usage, 1 for everything else.
+    process.stderr.write(`zkroute ${command ?? ''}: ${(err as Error).message}\n`.replace('  ', ' '));
+    return err instanceof UsageError ? 2 : 1;
   }
 }

@@ -82,7 +82,8 @@ function withTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
  * path (the service names) and one per used service. Sequential layout: one children watch on
  * the base path whose children are every service's instances.
  *
- * Events: `change` (service, instances) after a service's set changed.
+ * Events: `change` (service, instances) after a service's set changed; `services` (names) when
+ * the list of services under the base path changed.
  */
 export class Discovery extends EventEmitter {
   readonly basePath: string;
@@ -210,6 +211,7 @@ export class Discovery extends EventEmitter {
 
   #onBaseSnapshot(snapshot: ChildrenSnapshot): void {
     this.#baseMissing = snapshot.kind === 'missing';
+    const before = [...this.#knownServices].join();
     if (snapshot.kind === 'missing') {
       this.#knownServices = new Set();
       if (this.layout === 'sequential') for (const service of this.table.services()) this.#applyInstances(service, []);
@@ -230,6 +232,7 @@ export class Discovery extends EventEmitter {
       }
     }
     this.#baseLoaded.resolve();
+    if ([...this.#knownServices].join() !== before) this.emit('services', [...this.#knownServices].sort());
   }
 
   #applyServiceSnapshot(service: string, snapshot: ChildrenSnapshot): void {
