@@ -19,6 +19,7 @@ interface NativeHandle {
   a_set(path: string, data: Buffer | string, version: number, cb: (rc: number, err: string, stat: NativeStat | null) => void): number;
   a_delete_(path: string, version: number, cb: (rc: number, err: string) => void): number;
   add_auth(scheme: string, auth: string, cb: (rc: number, err: string) => void): number;
+  a_set_acl(path: string, version: number, acl: { perm: number; scheme: string; auth: string }[], cb: (rc: number, err: string) => void): number;
   readonly client_id: string;
   readonly client_password: string;
   readonly timeout: number;
@@ -298,6 +299,13 @@ export class ZkClient extends EventEmitter {
     checkedPath(path);
     const stat = await this.#call<NativeStat>('set', path, (done) => this.#native.a_set(path, data, version, (rc, _e, s) => done(rc, s as NativeStat)));
     return toStat(stat);
+  }
+
+  /** Replaces a node's ACL (`perms` is a ZooKeeper permission bit mask, 31 = all). */
+  setAcl(path: string, acl: readonly { perms: number; scheme: string; id: string }[], version = -1): Promise<void> {
+    checkedPath(path);
+    const native = acl.map((a) => ({ perm: a.perms, scheme: a.scheme, auth: a.id }));
+    return this.#call<void>('set_acl', path, (done) => this.#native.a_set_acl(path, version, native, (rc) => done(rc, undefined)));
   }
 
   /** Deletes a node, optionally only at `version` (-1: any). */

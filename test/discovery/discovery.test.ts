@@ -248,3 +248,23 @@ test('a churn burst converges to exactly what ZooKeeper holds, with one sync in 
   t.is(d.stats().maxSyncsInFlightPerPath, 1);
   t.deepEqual(await writer.getChildren(`${base}/churn`).then((c) => c.length), expected.length);
 });
+
+test('digest auth reads an ACL-protected tree; without it the read is refused and nothing is applied', async (t) => {
+  const { createHash } = await import('node:crypto');
+  const base = uniquePath('secure');
+  const owner = await connectZk({ connectString: server.connectString, auth: [{ scheme: 'digest', credentials: 'zkroute:s3cret' }] });
+  closers.push(() => owner.close());
+  await owner.mkdirp(`${base}/api`);
+  await owner.create(`${base}/api/a`, '127.0.0.1:7701', { ephemeral: true });
+  const digest = createHash('sha1').update('zkroute:s3cret').digest('base64');
+  const acl = [{ perms: 31, scheme: 'digest', id: `zkroute:${digest}` }];
+  for (const path of [`${base}/api/a`, `${base}/api`, base]) await owner.setAcl(path, acl);
+
+  const d = await discovery({ basePath: base, auth: [{ scheme: 'digest', credentials: 'zkroute:s3cret' }] });
+  const r = await d.resolve('api');
+  t.deepEqual(r.kind === 'instances' ? addresses(r.instances) : r.kind, ['127.0.0.1:7701']);
+
+  const anonymous = await discovery({ basePath: base, firstSnapshotTimeoutMs: 1500 });
+  t.is((await anonymous.resolve('api')).kind, 'timeout', 'NO_AUTH reads apply nothing');
+  t.is(anonymous.instances('api'), undefined);
+});
