@@ -242,7 +242,7 @@ export class Discovery extends EventEmitter {
 
   #applyInstances(service: string, instances: Instance[]): void {
     const outcome = this.table.replace(service, instances);
-    if (outcome === 'kept_on_empty' && this.table.get(service)?.updatedAt !== undefined) {
+    if (outcome === 'kept_on_empty') {
       this.#logger.warn({ service }, 'ZooKeeper lists no instances; keeping the last known set (--keep-last-on-empty)');
     }
   }

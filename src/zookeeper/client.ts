@@ -264,14 +264,13 @@ export class ZkClient extends EventEmitter {
   }
 
   /** The node's stat, or null when it does not exist. A watcher fires on create/delete/data change. */
-  exists(path: string, watcher?: Watcher): Promise<ZkStat | null> {
+  async exists(path: string, watcher?: Watcher): Promise<ZkStat | null> {
     checkedPath(path);
-    return new Promise((resolve, reject) => {
-      this.#call<NativeStat | null>('exists', path, (done) => {
-        const cb = (rc: number, _e: string, stat: NativeStat | null) => done(rc === -101 ? 0 : rc, rc === 0 ? stat : null);
-        return watcher ? this.#native.aw_exists(path, this.#nativeWatcher(watcher), cb) : this.#native.a_exists(path, false, cb);
-      }).then((stat) => resolve(stat ? toStat(stat) : null), reject);
+    const stat = await this.#call<NativeStat | null>('exists', path, (done) => {
+      const cb = (rc: number, _e: string, s: NativeStat | null) => done(rc === -101 ? 0 : rc, rc === 0 ? s : null);
+      return watcher ? this.#native.aw_exists(path, this.#nativeWatcher(watcher), cb) : this.#native.a_exists(path, false, cb);
     });
+    return stat ? toStat(stat) : null;
   }
 
   /** The node's data and stat. A watcher fires once on data change or delete. */
