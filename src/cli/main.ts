@@ -1,13 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from './args.js';
 import { PROVIDERS_USAGE, providersCommand } from './providers.js';
+import { PROXY_USAGE, proxyCommand } from './proxy.js';
 
 const USAGE = `usage: zkroute <command> [options]
 
 commands:
+  proxy       run the sidecar: /svc/<service>/... forwarded to an instance from ZooKeeper
   providers   list services and instances from ZooKeeper (--watch to follow changes)
   version     print the version
   help        show this text
+
+${PROXY_USAGE}
 
 ${PROVIDERS_USAGE}
 `;
@@ -32,6 +36,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case '--version':
         process.stdout.write(`${version()}\n`);
         return 0;
+      case 'proxy':
+        return await proxyCommand(rest, process.stdout);
       case 'providers':
         return await providersCommand(rest, process.stdout);
       default:

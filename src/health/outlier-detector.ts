@@ -1,0 +1,199 @@
+import { EventEmitter } from 'node:events';
+import NodeCache from 'node-cache';
+import type { Logger } from 'pino';
+import type { Instance } from '../discovery/provider-table.js';
+import type { OutcomeKind } from '../proxy/forwarder.js';
+
+export interface OutlierOptions {
+  /** Consecutive 5xx responses that eject an instance (Envoy's consecutive_5xx). */
+  readonly consecutive5xx: number;
+  /** Ejection time is this times the instance's number of ejections... */
+  readonly ejectionBaseMs: number;
+  /** ...capped here. */
+  readonly ejectionMaxMs: number;
+  /** Never eject more than this share of a service's instances (at least one may go). */
+  readonly maxEjectionPercent: number;
+  /** Random extra ejection time, as a fraction of the ejection time (default 0.1). */
+  readonly jitterFraction?: number;
+}
+
+export interface OutlierDeps {
+  readonly logger: Logger;
+  readonly random?: () => number;
+}
+
+interface HealthState {
+  consecutive5xx: number;
+  ejections: number;
+  readmittedAt: number | undefined;
+}
+
+interface Ejection {
+  readonly instance: Instance;
+  readonly untilMs: number;
+  readonly reason: string;
+}
+
+export interface HealthCandidates {
+  readonly instances: readonly Instance[];
+  /** True when every instance was ejected and all of them are offered anyway. */
+  readonly panic: boolean;
+}
+
+export interface OutlierStats {
+  readonly ejected: number;
+  readonly ejectionsTotal: number;
+  readonly ejectionsSkippedByPercent: number;
+  readonly readmissionsTotal: number;
+  readonly panicsTotal: number;
+}
+
+// Failures that mean the instance is unreachable or broken now: one is enough to eject.
+const EJECT_AT_ONCE: ReadonlySet<OutcomeKind> = new Set(['connect-failed', 'reset-before-response', 'timeout']);
+
+/**
+ * Passive health: a filter over the discovery table, never an edit of it. Ejections are
+ * node-cache entries whose TTL is the ejection time; an expired entry is a re-admission. State
+ * is keyed by znode uid, so an instance re-created in ZooKeeper starts clean.
+ *
+ * Events: `ejected` (instance, reason, durationMs), `readmitted` (instance).
+ */
+export class OutlierDetector extends EventEmitter {
+  readonly #options: OutlierOptions;
+  readonly #logger: Logger;
+  readonly #random: () => number;
+  readonly #ejections: NodeCache;
+  readonly #state = new Map<string, HealthState>();
+  readonly #panicking = new Set<string>();
+  #ejectionsTotal = 0;
+  #skipped = 0;
+  #readmissions = 0;
+  #panics = 0;
+
+  constructor(options: OutlierOptions, deps: OutlierDeps) {
+    super();
+    this.#options = options;
+    this.#logger = deps.logger.child({ component: 'health' });
+    this.#random = deps.random ?? Math.random;
+    // Expiry is also checked on every read, so re-admission is on time; the sweep only tidies.
+    this.#ejections = new NodeCache({ stdTTL: 0, checkperiod: 1, useClones: false, deleteOnExpire: true });
+    this.#ejections.on('expired', (uid: string, ejection: Ejection) => this.#readmit(uid, ejection));
+  }
+
+  /** The instances to balance over: the healthy ones, or all of them in panic mode. */
+  candidates(service: string, instances: readonly Instance[]): HealthCandidates {
+    if (this.#ejections.getStats().keys === 0 || instances.length === 0) return { instances, panic: false };
+    let healthy: Instance[] | undefined;
+    for (let i = 0; i < instances.length; i++) {
+      const instance = instances[i]!;
+      if (this.#ejections.has(instance.uid)) {
+        healthy ??= instances.slice(0, i);
+      } else if (healthy) {
+        healthy.push(instance);
+      }
+    }
+    if (!healthy) {
+      this.#panicking.delete(service);
+      return { instances, panic: false };
+    }
+    if (healthy.length > 0) {
+      this.#panicking.delete(service);
+      return { instances: healthy, panic: false };
+    }
+    if (!this.#panicking.has(service)) {
+      this.#panicking.add(service);
+      this.#panics += 1;
+      this.#logger.warn({ service, instances: instances.length }, 'every instance is ejected: balancing over all of them (panic mode)');
+    }
+    return { instances, panic: true };
+  }
+
+  isEjected(instance: Instance): boolean {
+    return this.#ejections.has(instance.uid);
+  }
+
+  /** Feeds one try's outcome; `serviceInstances` is the service's current set (for the cap). */
+  record(instance: Instance, outcome: OutcomeKind, serviceInstances: readonly Instance[]): void {
+    if (outcome === 'client-aborted') return;
+    if (outcome === 'ok') {
+      const state = this.#state.get(instance.uid);
+      if (state) state.consecutive5xx = 0;
+      return;
+    }
+    const state = this.#stateOf(instance.uid);
+    if (EJECT_AT_ONCE.has(outcome)) {
+      this.#eject(instance, outcome, state, serviceInstances);
+      return;
+    }
+    // upstream-5xx, response-interrupted: eject after enough in a row.
+    state.consecutive5xx += 1;
+    if (state.consecutive5xx >= this.#options.consecutive5xx) this.#eject(instance, `${this.#options.consecutive5xx} consecutive 5xx`, state, serviceInstances);
+  }
+
+  /** Drops health state of instances no longer in the table. */
+  forget(liveUids: ReadonlySet<string>): void {
+    for (const uid of this.#state.keys()) if (!liveUids.has(uid)) this.#state.delete(uid);
+    for (const uid of this.#ejections.keys()) if (!liveUids.has(uid)) this.#ejections.del(uid);
+  }
+
+  stats(): OutlierStats {
+    return {
+      ejected: this.#ejections.getStats().keys,
+      ejectionsTotal: this.#ejectionsTotal,
+      ejectionsSkippedByPercent: this.#skipped,
+      readmissionsTotal: this.#readmissions,
+      panicsTotal: this.#panics,
+    };
+  }
+
+  close(): void {
+    this.#ejections.close();
+    this.#ejections.flushAll();
+  }
+
+  #stateOf(uid: string): HealthState {
+    let state = this.#state.get(uid);
+    if (!state) this.#state.set(uid, (state = { consecutive5xx: 0, ejections: 0, readmittedAt: undefined }));
+    return state;
+  }
+
+  #eject(instance: Instance, reason: string, state: HealthState, serviceInstances: readonly Instance[]): void {
+    if (this.#ejections.has(instance.uid)) return;
+    const { maxEjectionPercent, ejectionBaseMs, ejectionMaxMs } = this.#options;
+    let ejected = 0;
+    for (const other of serviceInstances) if (this.#ejections.has(other.uid)) ejected += 1;
+    const allowed = maxEjectionPercent <= 0 ? 0 : Math.max(1, Math.floor((serviceInstances.length * maxEjectionPercent) / 100));
+    if (ejected >= allowed) {
+      this.#skipped += 1;
+      this.#logger.debug({ service: instance.service, instance: instance.address, reason, ejected, allowed }, 'not ejecting: --max-ejection-percent reached');
+      return;
+    }
+    // A long healthy spell since the last re-admission forgets earlier ejections.
+    if (state.readmittedAt !== undefined && Date.now() - state.readmittedAt > ejectionMaxMs) state.ejections = 0;
+    state.ejections += 1;
+    state.consecutive5xx = 0;
+    const base = Math.min(ejectionBaseMs * state.ejections, ejectionMaxMs);
+    const durationMs = Math.round(base * (1 + (this.#options.jitterFraction ?? 0.1) * this.#random()));
+    const ejection: Ejection = { instance, untilMs: Date.now() + durationMs, reason };
+    this.#ejections.set(instance.uid, ejection, durationMs / 1000);
+    this.#ejectionsTotal += 1;
+    this.#logger.info({ service: instance.service, instance: instance.address, id: instance.id, reason, durationMs, ejections: state.ejections }, 'instance ejected');
+    this.emit('ejected', instance, reason, durationMs);
+  }
+
+  #readmit(uid: string, ejection: Ejection): void {
+    const state = this.#state.get(uid);
+    if (state) {
+      state.readmittedAt = Date.now();
+      state.consecutive5xx = 0;
+    }
+    this.#readmissions += 1;
+    this.#logger.info({ service: ejection.instance.service, instance: ejection.instance.address, id: ejection.instance.id }, 'instance re-admitted');
+    this.emit('readmitted', ejection.instance);
+  }
+}
+
+/** Creates the passive health filter. */
+export function createOutlierDetector(options: OutlierOptions, deps: OutlierDeps): OutlierDetector {
+  return new OutlierDetector(options, deps);
+}

@@ -1,0 +1,69 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+// Hop-by-hop headers (RFC 9110 7.6.1) and the legacy ones proxies still see. `host` is set by
+// the forwarder, `transfer-encoding` is re-framed by whichever side writes the message, and
+// `expect` is answered by Node's server before the body is read (undici refuses to send it).
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authorization', 'proxy-authenticate', 'proxy-connection',
+]);
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-prefix']);
+
+/** The header names a Connection header lists (themselves hop-by-hop), lower-cased. */
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  const tokens = new Set<string>();
+  for (const token of joined.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name && name !== 'close' && name !== 'keep-alive') tokens.add(name);
+  }
+  return tokens.size > 0 ? tokens : undefined;
+}
+
+export interface ForwardedContext {
+  /** The client's address (appended to X-Forwarded-For). */
+  readonly peer: string | undefined;
+  readonly proto: 'http' | 'https';
+  /** The route's prefix, e.g. `/svc/orders` (X-Forwarded-Prefix). */
+  readonly prefix: string;
+  /** Host header to send: the instance's host:port, or the client's with --preserve-host. */
+  readonly host: string;
+  /** Keep `Connection: upgrade` and `Upgrade` (a WebSocket handshake). */
+  readonly upgrade?: boolean;
+}
+
+/** Request headers for the upstream: hop-by-hop removed, Host set, X-Forwarded-* added. */
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: ForwardedContext): Record<string, string | string[]> {
+  const named = connectionTokens(incoming.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const name in incoming) {
+    if (NOT_FORWARDED.has(name) || named?.has(name)) continue;
+    const value = incoming[name];
+    if (value !== undefined) out[name] = value;
+  }
+  out['host'] = ctx.host;
+  const prior = incoming['x-forwarded-for'];
+  const peer = ctx.peer ?? 'unknown';
+  out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${peer}` : peer;
+  out['x-forwarded-proto'] = ctx.proto;
+  if (incoming.host !== undefined) out['x-forwarded-host'] = incoming.host;
+  out['x-forwarded-prefix'] = ctx.prefix;
+  if (ctx.upgrade && incoming.upgrade !== undefined) {
+    out['connection'] = 'upgrade';
+    out['upgrade'] = incoming.upgrade;
+  }
+  return out;
+}
+
+/** Response headers for the client: hop-by-hop removed (framing is Node's to choose). */
+export function clientResponseHeaders(upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+  const named = connectionTokens(upstream['connection']);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in upstream) {
+    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    const value = upstream[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}

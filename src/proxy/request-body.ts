@@ -1,0 +1,45 @@
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, type Readable } from 'node:stream';
+
+export interface PreparedBody {
+  readonly body: null | Buffer | Readable;
+  /** True when the body can be sent again (none, or held in memory). */
+  readonly replayable: boolean;
+}
+
+const NO_BODY: PreparedBody = { body: null, replayable: true };
+
+/**
+ * Holds a body of known length up to `limitBytes` in memory so a retry can re-send it; streams
+ * anything larger or of unknown length (chunked) through once. Rejects if the client goes away
+ * while a held body is being read.
+ */
+export function prepareBody(req: IncomingMessage, limitBytes: number): Promise<PreparedBody> | PreparedBody {
+  const lengthHeader = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (!chunked && (lengthHeader === undefined || lengthHeader === '0')) return NO_BODY;
+  const length = chunked ? Infinity : Number(lengthHeader);
+  if (length > limitBytes) {
+    // Through a PassThrough: undici destroys the body stream it was given when a try fails,
+    // and destroying the request itself would drop the client before it gets its 502.
+    const pass = new PassThrough({ highWaterMark: 64 * 1024 });
+    req.pipe(pass);
+    return { body: pass, replayable: false };
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const onData = (chunk: Buffer) => chunks.push(chunk);
+    const onEnd = () => {
+      cleanup();
+      resolve({ body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), replayable: true });
+    };
+    const onGone = () => {
+      cleanup();
+      reject(new Error('client went away while sending the body'));
+    };
+    const cleanup = () => {
+      req.off('data', onData).off('end', onEnd).off('error', onGone).off('aborted', onGone);
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onGone).on('aborted', onGone);
+  });
+}

@@ -1,0 +1,55 @@
+import { serviceNameProblem } from '../discovery/paths.js';
+
+/** Where a request goes: a service and the path to send upstream, or why it goes nowhere. */
+export type Route =
+  | { readonly kind: 'service'; readonly service: string; readonly upstreamPath: string; readonly prefix: string }
+  | { readonly kind: 'not_routed' }
+  | { readonly kind: 'invalid_service'; readonly service: string; readonly problem: string };
+
+/** Why a `--prefix` value is unusable, or undefined. */
+export function prefixProblem(prefix: string): string | undefined {
+  if (!prefix.startsWith('/')) return 'must start with "/"';
+  if (prefix.length > 1 && prefix.endsWith('/')) return 'must not end with "/"';
+  if (!/^[A-Za-z0-9._~\/-]+$/.test(prefix)) return 'may hold only letters, digits, "/", ".", "_", "~" and "-"';
+  return undefined;
+}
+
+function decodeSegment(raw: string): string | undefined {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Parses a request target against the prefix: `<prefix>/<service>/<rest>?<query>` routes to
+ * `/<rest>?<query>` and `<prefix>/<service>` to `/`. The service segment is percent-decoded and
+ * validated; the rest is passed on exactly as the client wrote it. Absolute-form targets
+ * (`http://host/...`) are routed by their path.
+ */
+export function parseRoute(target: string, prefix: string): Route {
+  let url = target;
+  if (!url.startsWith('/')) {
+    const scheme = /^https?:\/\/[^/?#]*/i.exec(url);
+    if (!scheme) return { kind: 'not_routed' };
+    url = url.slice(scheme[0].length) || '/';
+  }
+  const base = prefix === '/' ? '' : prefix;
+  if (base !== '' && !url.startsWith(base)) return { kind: 'not_routed' };
+  const after = url.slice(base.length);
+  // `/svc`, `/svc?x` and `/svc/` name no service; `/svcfoo` is simply outside the prefix.
+  if (after === '' || after[0] === '?') return { kind: 'invalid_service', service: '', problem: 'is empty' };
+  if (after[0] !== '/') return { kind: 'not_routed' };
+  let end = 1;
+  while (end < after.length && after[end] !== '/' && after[end] !== '?') end++;
+  const raw = after.slice(1, end);
+  const service = decodeSegment(raw);
+  if (service === undefined) return { kind: 'invalid_service', service: raw, problem: 'is not valid percent-encoding' };
+  const problem = serviceNameProblem(service);
+  if (problem) return { kind: 'invalid_service', service, problem };
+  const rest = after.slice(end);
+  const upstreamPath = rest === '' ? '/' : rest[0] === '?' ? `/${rest}` : rest;
+  return { kind: 'service', service, upstreamPath, prefix: `${base}/${service}` };
+}

@@ -1,0 +1,59 @@
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { ProxyError } from '../errors.js';
+
+export interface ServerOptions {
+  /** Time a caller has to send the request headers; then 408. */
+  readonly headerTimeoutMs: number;
+  /** Idle keep-alive connections from callers are closed after this. */
+  readonly clientIdleTimeoutMs: number;
+}
+
+export interface ServerHandlers {
+  readonly request: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  readonly logger: Logger;
+}
+
+function clientErrorFor(err: Error & { code?: string }): ProxyError {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new ProxyError('headers_too_large', 'request headers are larger than the server accepts');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new ProxyError('request_timeout', 'request headers or body did not arrive in time');
+    default:
+      return new ProxyError('bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`);
+  }
+}
+
+/**
+ * The caller-facing HTTP server: Node's strict parser (no insecureHTTPParser), header and idle
+ * timeouts checked every second, and JSON answers for requests the parser rejects.
+ */
+export function createHttpServer(options: ServerOptions, handlers: ServerHandlers): Server {
+  const server = createServer({
+    insecureHTTPParser: false,
+    headersTimeout: options.headerTimeoutMs,
+    // Whole-request limit for the caller's side; must not be below the header limit.
+    requestTimeout: Math.max(300_000, options.headerTimeoutMs),
+    keepAliveTimeout: options.clientIdleTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, options.headerTimeoutMs),
+  });
+  server.on('request', handlers.request);
+  server.on('upgrade', handlers.upgrade);
+  server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const error = clientErrorFor(err);
+    const body = error.body();
+    handlers.logger.debug({ code: err.code, status: error.status }, 'rejected a malformed request');
+    socket.end(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
+}

@@ -1,0 +1,76 @@
+// Runs the real proxy (createApp) against a real ZooKeeper and registers real upstreams.
+import { request as httpRequest } from 'node:http';
+import { request as undiciRequest, Agent, type Dispatcher } from 'undici';
+import { createApp, type App } from '../../src/app.js';
+import { buildProxyConfig, type ProxyConfig } from '../../src/config.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import type { ZkClient } from '../../src/zookeeper/client.js';
+
+export interface RunningProxy {
+  readonly app: App;
+  readonly config: ProxyConfig;
+  readonly origin: string;
+  /** Sends a request through the proxy on its own keep-alive agent. */
+  request(path: string, options?: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> | { method?: string; body?: string | Buffer; headers?: Record<string, string> }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
+  close(): Promise<void>;
+}
+
+/** Starts the proxy on 127.0.0.1:0 with `flags` (as on the command line, without dashes). */
+export async function startProxy(zookeeper: string, basePath: string, flags: Record<string, string | boolean> = {}, logger: Logger = silentLogger()): Promise<RunningProxy> {
+  const config = buildProxyConfig({ zookeeper, listen: '127.0.0.1:0', 'base-path': basePath, ...flags }, {});
+  const app = createApp(config, { logger });
+  await app.start();
+  const { port } = app.address();
+  const origin = `http://127.0.0.1:${port}`;
+  const agent = new Agent({ keepAliveTimeout: 1000, connections: 64 });
+  return {
+    app,
+    config,
+    origin,
+    async request(path, options = {}) {
+      const res = await undiciRequest(`${origin}${path}`, { dispatcher: agent, ...(options as object) } as Parameters<typeof undiciRequest>[1]);
+      return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
+    },
+    async close() {
+      await agent.close();
+      await app.close(1000);
+    },
+  };
+}
+
+/** Registers `address` (host:port) as an ephemeral instance `<base>/<service>/<id>`. */
+export async function register(zk: ZkClient, basePath: string, service: string, id: string, address: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  await zk.mkdirp(`${basePath}/${service}`);
+  const path = `${basePath}/${service}/${id}`;
+  await zk.create(path, JSON.stringify({ host, port, ...extra }), { ephemeral: true });
+  return path;
+}
+
+/** Runs `count` calls of `task` with at most `concurrency` at once; returns their results in order. */
+export async function runConcurrently<T>(count: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(count);
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await task(i);
+    }
+  }));
+  return results;
+}
+
+/** A request with node:http, which sends any header (undici refuses hop-by-hop ones). */
+export function nodeRequest(url: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers ?? {}, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
