@@ -24,6 +24,10 @@ export function prepareBody(req: IncomingMessage, limitBytes: number): Promise<P
     // and destroying the request itself would drop the client before it gets its 502.
     const pass = new PassThrough({ highWaterMark: 64 * 1024 });
     req.pipe(pass);
+    // pipe() does not pass on an abort: end the upload upstream when the client goes.
+    req.once('close', () => {
+      if (!req.complete) pass.destroy(new Error('client went away while sending the body'));
+    });
     return { body: pass, replayable: false };
   }
   return new Promise((resolve, reject) => {

@@ -1,0 +1,189 @@
+import test from 'ava';
+import { request as httpRequest } from 'node:http';
+import type { Instance } from '../../src/discovery/provider-table.js';
+import { connectZk, type ZkClient } from '../../src/zookeeper/client.js';
+import { register, runConcurrently, startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { Upstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait.js';
+import { uniquePath } from '../helpers/zk.js';
+import { freePorts, ZooKeeperServer } from '../helpers/zookeeper-server.js';
+
+let server: ZooKeeperServer;
+let zk: ZkClient;
+const cleanups: (() => Promise<void>)[] = [];
+
+test.before(async () => {
+  server = await ZooKeeperServer.start();
+  zk = await connectZk({ connectString: server.connectString, sessionTimeoutMs: 20_000 });
+});
+
+test.after.always(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  await zk?.close();
+  await server?.close();
+});
+
+/** Upstreams registered under a fresh base path as instances of `service`, and a proxy in front. */
+async function setup(names: string[], flags: Record<string, string | boolean> = {}, handlers: Record<string, Parameters<typeof Upstream.start>[1]> = {}) {
+  const base = uniquePath('providers');
+  const upstreams: Record<string, Upstream> = {};
+  for (const name of names) {
+    const upstream = await Upstream.start(name, handlers[name]);
+    cleanups.push(() => upstream.close());
+    upstreams[name] = upstream;
+    await register(zk, base, 'svc1', name, upstream.address);
+  }
+  const proxy = await startProxy(server.connectString, base, flags);
+  cleanups.push(() => proxy.close());
+  const instanceOf = (name: string): Instance => proxy.app.discovery.instances('svc1')!.find((i) => i.address === upstreams[name]!.address)!;
+  return { base, upstreams, proxy, instanceOf };
+}
+
+const hang = () => {};
+
+test('an instance whose server died (znode kept): 500 GETs and 100 POSTs at concurrency 16 all succeed; ejected, then re-admitted', async (t) => {
+  const { upstreams, proxy, instanceOf } = await setup(['a', 'b', 'c'], { 'ejection-base': '1s', 'ejection-max': '2s' });
+  await proxy.request('/svc/svc1/warm');
+  await upstreams['b']!.kill();
+  const before = upstreams['b']!.seen.length;
+  const results = await runConcurrently(600, 16, async (i) => {
+    const res = i % 6 === 5
+      ? await proxy.request(`/svc/svc1/post?i=${i}`, { method: 'POST', body: `payload-${i}`, headers: { 'content-type': 'text/plain' } })
+      : await proxy.request(`/svc/svc1/get?i=${i}`);
+    return res.status;
+  });
+  t.deepEqual(results.filter((s) => s !== 200), [], 'every request succeeded');
+  t.is(upstreams['b']!.seen.length, before);
+  t.true(proxy.app.health.stats().ejectionsTotal >= 1);
+  t.true(proxy.app.health.isEjected(instanceOf('b')) || proxy.app.health.stats().readmissionsTotal > 0);
+
+  await upstreams['b']!.listen();
+  // Re-admitted when the ejection expires (1-2 s with jitter): b gets traffic again.
+  await waitFor('b to be re-admitted and receive traffic', async () => {
+    await proxy.request('/svc/svc1/probe');
+    return upstreams['b']!.count('/probe') > 0;
+  }, 8000, 50);
+  t.false(proxy.app.health.isEjected(instanceOf('b')));
+});
+
+test('every instance refusing: 502 upstream_unavailable after 1 + --retries tries on distinct instances', async (t) => {
+  const base = uniquePath('providers');
+  const ports = await freePorts(4);
+  for (const port of ports) await register(zk, base, 'down', `d${port}`, `127.0.0.1:${port}`);
+  const proxy = await startProxy(server.connectString, base, { retries: '2', 'max-ejection-percent': '100' });
+  cleanups.push(() => proxy.close());
+  const res = await proxy.request('/svc/down/x', { method: 'POST', body: 'x' });
+  t.is(res.status, 502);
+  const body = JSON.parse(res.body);
+  t.like(body, { error: 'upstream_unavailable', service: 'down' });
+  t.regex(body.message, /3 tries/);
+  t.is(proxy.app.health.stats().ejectionsTotal, 3, 'each refused instance was ejected once');
+});
+
+test('a hung instance: a GET succeeds via retry after the per-try timeout; a POST gets 504 and reached it once', async (t) => {
+  const flags = { 'try-timeout': '300ms', balancer: 'round-robin' };
+  const { upstreams, proxy } = await setup(['hung', 'ok'], flags, { hung: hang });
+  const started = Date.now();
+  const gets = [await proxy.request('/svc/svc1/get1'), await proxy.request('/svc/svc1/get2')];
+  t.deepEqual(gets.map((g) => g.status), [200, 200]);
+  t.is(upstreams['hung']!.count('/get'), 1, 'one GET went to the hung instance first');
+  t.is(upstreams['ok']!.count('/get'), 2, 'and was retried on the healthy one');
+  t.true(Date.now() - started >= 300);
+
+  // A fresh proxy (clean health state) so the POST can land on the hung instance.
+  const post = await setup(['hung', 'ok'], flags, { hung: hang });
+  let answer;
+  for (let i = 0; i < 2; i++) {
+    answer = await post.proxy.request(`/svc/svc1/order?id=${i}`, { method: 'POST', body: `order ${i}` });
+    if (answer.status !== 200) {
+      t.is(answer.status, 504);
+      t.like(JSON.parse(answer.body), { error: 'upstream_timeout', service: 'svc1' });
+      t.is(post.upstreams['hung']!.count(`/order?id=${i}`), 1);
+      t.is(post.upstreams['ok']!.count(`/order?id=${i}`), 0, 'a POST is never retried after it was sent');
+      return;
+    }
+  }
+  t.fail('no POST reached the hung instance');
+});
+
+test('a reset after the request was sent: GET retried elsewhere; POST answered 502 and not retried', async (t) => {
+  const reset: Parameters<typeof Upstream.start>[1] = (req) => req.socket.destroy();
+  const flags = { balancer: 'round-robin' };
+  const { upstreams, proxy } = await setup(['reset', 'ok'], flags, { reset });
+  const gets = [await proxy.request('/svc/svc1/g1'), await proxy.request('/svc/svc1/g2')];
+  t.deepEqual(gets.map((g) => g.status), [200, 200]);
+  t.is(upstreams['reset']!.count('/g'), 1);
+
+  const post = await setup(['reset', 'ok'], flags, { reset });
+  for (let i = 0; i < 2; i++) {
+    const answer = await post.proxy.request(`/svc/svc1/p?id=${i}`, { method: 'POST', body: 'x' });
+    if (answer.status !== 200) {
+      t.is(answer.status, 502);
+      t.is(JSON.parse(answer.body).error, 'upstream_unavailable');
+      t.is(post.upstreams['ok']!.count(`/p?id=${i}`), 0);
+      return;
+    }
+  }
+  t.fail('no POST reached the resetting instance');
+});
+
+test('an instance answering 503 is ejected after --consecutive-5xx; when all are ejected, panic mode still routes', async (t) => {
+  const unavailable: Parameters<typeof Upstream.start>[1] = (_req, res) => res.writeHead(503).end('bad');
+  const { upstreams, proxy, instanceOf } = await setup(['bad', 'ok'], { 'consecutive-5xx': '3', balancer: 'round-robin', 'ejection-base': '30s' }, { bad: unavailable });
+  const statuses: number[] = [];
+  for (let i = 0; i < 20; i++) statuses.push((await proxy.request(`/svc/svc1/r${i}`)).status);
+  t.is(upstreams['bad']!.seen.length, 3, 'ejected after exactly 3 consecutive 503s');
+  t.is(statuses.filter((s) => s === 503).length, 3, '5xx responses are passed through, not retried');
+  t.true(proxy.app.health.isEjected(instanceOf('bad')));
+
+  const panic = await setup(['bad1', 'bad2'], { 'consecutive-5xx': '2', 'max-ejection-percent': '100', 'ejection-base': '30s' }, { bad1: unavailable, bad2: unavailable });
+  for (let i = 0; i < 4; i++) await panic.proxy.request('/svc/svc1/x');
+  t.true(panic.proxy.app.health.isEjected(panic.instanceOf('bad1')) && panic.proxy.app.health.isEjected(panic.instanceOf('bad2')));
+  const res = await panic.proxy.request('/svc/svc1/during-panic');
+  t.is(res.status, 503);
+  t.is(res.body, 'bad', 'the instance answered (panic mode), not the proxy with no_providers');
+  t.is(panic.proxy.app.health.stats().panicsTotal, 1);
+});
+
+test('--max-ejection-percent 50 keeps at least half of the instances in rotation', async (t) => {
+  const base = uniquePath('providers');
+  const ports = await freePorts(4);
+  for (const port of ports) await register(zk, base, 'half', `h${port}`, `127.0.0.1:${port}`);
+  const p = await startProxy(server.connectString, base, { retries: '3' });
+  cleanups.push(() => p.close());
+  await p.request('/svc/half/x');
+  t.is(p.app.health.stats().ejectionsTotal, 2, 'only 2 of 4 ejected');
+  t.true(p.app.health.stats().ejectionsSkippedByPercent >= 1);
+});
+
+test('a client that aborts: the upstream sees its request closed within 100 ms, and it is not retried', async (t) => {
+  // Reads whatever body arrives and never answers.
+  const { upstreams, proxy, instanceOf } = await setup(['slow'], {}, { slow: (req) => req.resume() });
+  const abortedAt = await new Promise<number>((resolve) => {
+    const req = httpRequest(`${proxy.origin}/svc/svc1/slow`, { agent: false });
+    req.on('error', () => {});
+    req.end();
+    void waitFor('upstream to get the request', () => upstreams['slow']!.seen.length === 1).then(() => {
+      req.destroy();
+      resolve(Date.now());
+    });
+  });
+  const seen = await waitFor('upstream request to close', () => upstreams['slow']!.seen[0]!.closedAt, 2000, 5);
+  t.true(seen - abortedAt < 100, `closed ${seen - abortedAt} ms after the client left`);
+  t.is(upstreams['slow']!.seen.length, 1, 'not retried');
+  t.false(proxy.app.health.isEjected(instanceOf('slow')), 'a client abort does not count against the instance');
+
+  // Half a streamed POST, then the client goes: the upstream's request is closed too.
+  const half = await new Promise<number>((resolve) => {
+    const req = httpRequest(`${proxy.origin}/svc/svc1/upload`, { method: 'POST', agent: false, headers: { 'content-length': String(1024 * 1024) } });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(256 * 1024));
+    void waitFor('upstream to get the upload', () => upstreams['slow']!.seen.length === 2).then(() => {
+      req.destroy();
+      resolve(Date.now());
+    });
+  });
+  const closed = await waitFor('upload to close upstream', () => upstreams['slow']!.seen[1]!.closedAt, 2000, 5);
+  t.true(closed - half < 100, `upload closed ${closed - half} ms after the client left`);
+  t.is(upstreams['slow']!.seen.length, 2, 'not retried');
+});
