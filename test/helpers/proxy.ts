@@ -1,5 +1,6 @@
 // Runs the real proxy (createApp) against a real ZooKeeper and registers real upstreams.
 import { request as httpRequest } from 'node:http';
+import { pino, type LevelWithSilent } from 'pino';
 import { request as undiciRequest, Agent, type Dispatcher } from 'undici';
 import { createApp, type App } from '../../src/app.js';
 import { buildProxyConfig, type ProxyConfig } from '../../src/config.js';
@@ -38,9 +39,11 @@ export async function startProxy(zookeeper: string, basePath: string, flags: Rec
   };
 }
 
-/** Registers `address` (host:port) as an ephemeral instance `<base>/<service>/<id>`. */
+/** Registers `address` (host:port or [v6]:port) as an ephemeral instance `<base>/<service>/<id>`. */
 export async function register(zk: ZkClient, basePath: string, service: string, id: string, address: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(address.slice(colon + 1));
   await zk.mkdirp(`${basePath}/${service}`);
   const path = `${basePath}/${service}/${id}`;
   await zk.create(path, JSON.stringify({ host, port, ...extra }), { ephemeral: true });
@@ -73,4 +76,11 @@ export function nodeRequest(url: string, options: { method?: string; headers?: R
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A logger whose JSON lines are kept in `lines` (parsed), for asserting what was logged. */
+export function captureLogger(level: LevelWithSilent = 'info'): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
 }

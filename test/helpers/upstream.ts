@@ -66,6 +66,7 @@ export function echoHandler(name: string): UpstreamHandler {
 /** One upstream server that can be killed and brought back on the same port. */
 export class Upstream {
   readonly name: string;
+  readonly host: string;
   readonly seen: SeenRequest[] = [];
   handler: UpstreamHandler;
   #server: Server | undefined;
@@ -73,19 +74,21 @@ export class Upstream {
   #wss: WebSocketServer | undefined;
   port = 0;
 
-  private constructor(name: string, handler: UpstreamHandler | undefined) {
+  private constructor(name: string, handler: UpstreamHandler | undefined, host: string) {
     this.name = name;
+    this.host = host;
     this.handler = handler ?? echoHandler(name);
   }
 
-  static async start(name: string, handler?: UpstreamHandler, port = 0): Promise<Upstream> {
-    const upstream = new Upstream(name, handler);
-    await upstream.listen(port);
+  /** Listens on `host` (127.0.0.1 unless given, e.g. ::1) and a free port. */
+  static async start(name: string, handler?: UpstreamHandler, host = '127.0.0.1'): Promise<Upstream> {
+    const upstream = new Upstream(name, handler, host);
+    await upstream.listen();
     return upstream;
   }
 
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
   }
 
   /** Requests seen for a path prefix. */
@@ -115,7 +118,7 @@ export class Upstream {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
+      server.listen(port, this.host, () => resolve());
     });
     this.#server = server;
     this.port = (server.address() as AddressInfo).port;

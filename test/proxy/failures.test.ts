@@ -2,7 +2,8 @@ import test from 'ava';
 import { request as httpRequest } from 'node:http';
 import type { Instance } from '../../src/discovery/provider-table.js';
 import { connectZk, type ZkClient } from '../../src/zookeeper/client.js';
-import { register, runConcurrently, startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { WebSocket } from 'ws';
+import { captureLogger, register, runConcurrently, startProxy } from '../helpers/proxy.js';
 import { Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
@@ -24,7 +25,7 @@ test.after.always(async () => {
 });
 
 /** Upstreams registered under a fresh base path as instances of `service`, and a proxy in front. */
-async function setup(names: string[], flags: Record<string, string | boolean> = {}, handlers: Record<string, Parameters<typeof Upstream.start>[1]> = {}) {
+async function setup(names: string[], flags: Record<string, string | boolean> = {}, handlers: Record<string, Parameters<typeof Upstream.start>[1]> = {}, logger?: Parameters<typeof startProxy>[3]) {
   const base = uniquePath('providers');
   const upstreams: Record<string, Upstream> = {};
   for (const name of names) {
@@ -33,7 +34,7 @@ async function setup(names: string[], flags: Record<string, string | boolean> = 
     upstreams[name] = upstream;
     await register(zk, base, 'svc1', name, upstream.address);
   }
-  const proxy = await startProxy(server.connectString, base, flags);
+  const proxy = await startProxy(server.connectString, base, flags, logger);
   cleanups.push(() => proxy.close());
   const instanceOf = (name: string): Instance => proxy.app.discovery.instances('svc1')!.find((i) => i.address === upstreams[name]!.address)!;
   return { base, upstreams, proxy, instanceOf };
@@ -70,7 +71,8 @@ test('every instance refusing: 502 upstream_unavailable after 1 + --retries trie
   const base = uniquePath('providers');
   const ports = await freePorts(4);
   for (const port of ports) await register(zk, base, 'down', `d${port}`, `127.0.0.1:${port}`);
-  const proxy = await startProxy(server.connectString, base, { retries: '2', 'max-ejection-percent': '100' });
+  const { logger, lines } = captureLogger();
+  const proxy = await startProxy(server.connectString, base, { retries: '2', 'max-ejection-percent': '100' }, logger);
   cleanups.push(() => proxy.close());
   const res = await proxy.request('/svc/down/x', { method: 'POST', body: 'x' });
   t.is(res.status, 502);
@@ -78,6 +80,44 @@ test('every instance refusing: 502 upstream_unavailable after 1 + --retries trie
   t.like(body, { error: 'upstream_unavailable', service: 'down' });
   t.regex(body.message, /3 tries/);
   t.is(proxy.app.health.stats().ejectionsTotal, 3, 'each refused instance was ejected once');
+  const ejections = lines.filter((l) => l['msg'] === 'instance ejected');
+  t.is(ejections.length, 3, 'ejections are logged at info');
+  t.like(ejections[0], { level: 30, service: 'down', reason: 'connect-failed', component: 'health' });
+  t.false(lines.some((l) => l['msg'] === 'request'), 'no per-request line at info');
+});
+
+test('the overall --deadline bounds all tries: 504 upstream_timeout', async (t) => {
+  const { proxy } = await setup(['h1', 'h2', 'h3'], { 'try-timeout': '300ms', deadline: '450ms', 'max-ejection-percent': '100' }, { h1: hang, h2: hang, h3: hang });
+  const started = Date.now();
+  const res = await proxy.request('/svc/svc1/slow');
+  const elapsed = Date.now() - started;
+  t.is(res.status, 504);
+  t.like(JSON.parse(res.body), { error: 'upstream_timeout' });
+  t.regex(JSON.parse(res.body).message, /450 ms deadline/);
+  t.true(elapsed >= 440 && elapsed < 1500, `answered after ${elapsed} ms`);
+});
+
+test('a WebSocket to an instance that refuses: 502 and the instance is ejected', async (t) => {
+  const base = uniquePath('providers');
+  const [port] = await freePorts(1);
+  await register(zk, base, 'ws', 'gone', `127.0.0.1:${port}`);
+  const proxy = await startProxy(server.connectString, base);
+  cleanups.push(() => proxy.close());
+  const ws = new WebSocket(`ws://127.0.0.1:${proxy.app.address().port}/svc/ws/chat`);
+  ws.on('error', () => {});
+  const status = await new Promise<number | undefined>((resolve) => ws.once('unexpected-response', (_req, res) => resolve(res.statusCode)));
+  t.is(status, 502);
+  t.is(proxy.app.health.stats().ejectionsTotal, 1);
+  ws.terminate();
+});
+
+test('debug level logs one line per request with method, service, instance, status, duration, tries', async (t) => {
+  const { logger, lines } = captureLogger('debug');
+  const { proxy, upstreams } = await setup(['a'], {}, {}, logger);
+  await proxy.request('/svc/svc1/logged', { method: 'PUT', body: 'x' });
+  const line = lines.find((l) => l['msg'] === 'request');
+  t.like(line, { level: 20, method: 'PUT', service: 'svc1', instance: upstreams['a']!.address, status: 200, tries: 1, outcome: 'ok' });
+  t.is(typeof line?.['durationMs'], 'number');
 });
 
 test('a hung instance: a GET succeeds via retry after the per-try timeout; a POST gets 504 and reached it once', async (t) => {

@@ -165,3 +165,24 @@ test('a WebSocket to an unknown service gets the JSON error', async (t) => {
   t.like(JSON.parse(response.body), { error: 'unknown_service', service: 'nope' });
   ws.terminate();
 });
+
+test('instances registered by host name (localhost) and by IPv6 address are reached', async (t) => {
+  const v6 = await Upstream.start('v6', undefined, '::1');
+  const named = await Upstream.start('named');
+  try {
+    await register(zk, base, 'mixed-hosts', 'v6', v6.address);
+    await register(zk, base, 'mixed-hosts', 'named', `localhost:${named.port}`);
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) {
+      const res = await proxy.request('/svc/mixed-hosts/x');
+      t.is(res.status, 200);
+      seen.add(String(res.headers['x-upstream']));
+    }
+    t.deepEqual([...seen].sort(), ['named', 'v6']);
+    t.is(v6.seen.at(-1)?.headers.host ?? `[::1]:${v6.port}`, `[::1]:${v6.port}`);
+    t.is(named.seen.at(-1)?.headers.host ?? `localhost:${named.port}`, `localhost:${named.port}`);
+  } finally {
+    await v6.close();
+    await named.close();
+  }
+});
