@@ -11,3 +11,16 @@ export type { Endpoint, InstanceFormat, RejectReason } from './discovery/instanc
 export type { Layout } from './discovery/paths.js';
 export { ZkSession } from './zookeeper/session.js';
 export { createLogger, silentLogger } from './log.js';
+export { createApp } from './app.js';
+export type { App, AppDeps } from './app.js';
+export { buildProxyConfig, ConfigError, PROXY_OPTIONS } from './config.js';
+export type { ProxyConfig, ListenAddress } from './config.js';
+export { ERROR_STATUS, ProxyError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { createBalancer, BALANCERS } from './balancer/index.js';
+export type { Balancer, BalancerName, PickContext } from './balancer/index.js';
+export { createOutlierDetector, OutlierDetector } from './health/outlier-detector.js';
+export type { OutlierOptions, OutlierStats } from './health/outlier-detector.js';
+export type { Forwarder, ForwardOutcome, ForwardRequest } from './proxy/forwarder.js';
+export { parseRoute } from './proxy/route.js';
+export type { Route } from './proxy/route.js';

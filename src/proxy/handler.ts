@@ -81,7 +81,9 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
     }
     const { service } = route;
     const method = req.method ?? 'GET';
-    const found = await picker.instancesFor(service);
+    // The common case (a watched service with instances) stays synchronous.
+    const known = picker.knownInstances(service);
+    const found = known ?? (await picker.instancesFor(service));
     if (found instanceof ProxyError) {
       sendError(res, found);
       return;
@@ -94,7 +96,8 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
     res.once('close', onClose);
     let body;
     try {
-      body = await prepareBody(req, options.retryBufferBytes);
+      const prepared = prepareBody(req, options.retryBufferBytes);
+      body = prepared instanceof Promise ? await prepared : prepared;
     } catch {
       deps.onRequestDone?.({ service, method, status: 0, tries: 0, durationMs: performance.now() - startedAt, outcome: 'body_aborted' });
       return;

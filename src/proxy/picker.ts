@@ -34,6 +34,12 @@ export class Picker {
     this.#ctx = { service: '', inFlight: (instance) => this.#inFlight.get(instance.uid) ?? 0 };
   }
 
+  /** The service's instances when it is watched and has some (synchronous), else undefined. */
+  knownInstances(service: string): readonly Instance[] | undefined {
+    const known = this.#deps.discovery.instances(service);
+    return known && known.length > 0 ? known : undefined;
+  }
+
   /** The service's instances, or the error a request for it gets. */
   async instancesFor(service: string): Promise<readonly Instance[] | ProxyError> {
     const known = this.#deps.discovery.instances(service);
