@@ -43,6 +43,11 @@ test('prints JSON for one service', async (t) => {
 });
 
 test('--watch prints changes until interrupted', async (t) => {
+  // Its own tree: the other tests read theirs while this one adds an instance.
+  const base = uniquePath('providers');
+  await writer.mkdirp(`${base}/api`);
+  await writer.create(`${base}/api/i-1`, '127.0.0.1:8081', { ephemeral: true });
+  await writer.create(`${base}/api/i-2`, '127.0.0.1:8082', { ephemeral: true });
   const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/cli-entry.ts', 'providers', '--zookeeper', server.connectString, '--base-path', base, 'api', '--watch']);
   let out = '';

@@ -191,7 +191,7 @@ test('forced expiry of the discovery session: table survives, a new session re-w
   const changes: unknown[] = [];
   d.on('change', (service: string) => changes.push(service));
 
-  const renewed = nextEvent(d.session, 'session', 5000);
+  const renewed = nextEvent(d.session, 'session', 20_000);
   await expireSession(server.connectString, d.session.client!);
   await renewed;
   t.not(d.session.client!.sessionId, oldSession);

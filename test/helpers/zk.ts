@@ -17,8 +17,13 @@ export async function expireSession(connectString: string, client: ZkClient): Pr
   // The original handle may reconnect and take the session back before the twin's close is
   // processed (the close then fails with SESSION_MOVED): repeat until the handle sees expiry.
   for (let attempt = 0; attempt < 5; attempt++) {
-    const twin = await connectZk({ connectString, session, sessionTimeoutMs: client.sessionTimeoutMs });
-    await twin.close();
+    try {
+      const twin = await connectZk({ connectString, session, sessionTimeoutMs: client.sessionTimeoutMs });
+      await twin.close();
+    } catch (err) {
+      // An earlier attempt's close did end the session; the handle just has not seen it yet.
+      if ((err as { code?: string }).code !== 'SESSION_EXPIRED') throw err;
+    }
     const deadline = Date.now() + 3000;
     while (Date.now() < deadline) {
       if (client.state === 'expired') return;
