@@ -120,7 +120,7 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
       listening = true;
       server.on('error', (err) => logger.error({ err }, 'server error'));
       const { host, port } = this.address();
-      logger.info({ listen: `${host}:${port}`, config: { ...config, zookeeper: config.zookeeper } }, 'zkroute proxy started');
+      logger.info({ listen: `${host}:${port}`, config }, 'zkroute proxy started');
     },
     address() {
       const a = server.address() as AddressInfo | null;

@@ -54,6 +54,7 @@ test('an instance whose server died (znode kept): 500 GETs and 100 POSTs at conc
     return res.status;
   });
   t.deepEqual(results.filter((s) => s !== 200), [], 'every request succeeded');
+  t.log(`600 requests with one dead instance: ${proxy.app.health.stats().ejectionsTotal} ejection(s), 0 failures`);
   t.is(upstreams['b']!.seen.length, before);
   t.true(proxy.app.health.stats().ejectionsTotal >= 1);
   t.true(proxy.app.health.isEjected(instanceOf('b')) || proxy.app.health.stats().readmissionsTotal > 0);
@@ -210,6 +211,7 @@ test('a client that aborts: the upstream sees its request closed within 100 ms, 
   });
   const seen = await waitFor('upstream request to close', () => upstreams['slow']!.seen[0]!.closedAt, 2000, 5);
   t.true(seen - abortedAt < 100, `closed ${seen - abortedAt} ms after the client left`);
+  t.log(`GET: upstream request closed ${seen - abortedAt} ms after the client left`);
   t.is(upstreams['slow']!.seen.length, 1, 'not retried');
   t.false(proxy.app.health.isEjected(instanceOf('slow')), 'a client abort does not count against the instance');
 
@@ -225,5 +227,6 @@ test('a client that aborts: the upstream sees its request closed within 100 ms, 
   });
   const closed = await waitFor('upload to close upstream', () => upstreams['slow']!.seen[1]!.closedAt, 2000, 5);
   t.true(closed - half < 100, `upload closed ${closed - half} ms after the client left`);
+  t.log(`streamed upload: upstream request closed ${closed - half} ms after the client left`);
   t.is(upstreams['slow']!.seen.length, 2, 'not retried');
 });
