@@ -52,7 +52,7 @@ interface Raw {
   readonly source: string;
 }
 
-type Parser<T> = (raw: string) => T | { problem: string };
+export type Parser<T> = (raw: string) => T | { problem: string };
 
 function problem(p: string): { problem: string } {
   return { problem: p };
@@ -71,6 +71,13 @@ export function parseDurationMs(raw: string): number | { problem: string } {
   return Math.round(ms);
 }
 
+/** Like parseDurationMs, but 0 (`0`, `0s`) is allowed: "no delay". */
+export function parseDurationOrZeroMs(raw: string): number | { problem: string } {
+  const m = DURATION.exec(raw.trim());
+  if (m && Number(m[1]) === 0) return 0;
+  return parseDurationMs(raw);
+}
+
 const SIZE = /^(\d+)(b|k|kb|kib|m|mb|mib)?$/i;
 
 /** `65536`, `64k`, `64KiB`, `1m` (binary units). */
@@ -83,7 +90,7 @@ export function parseBytes(raw: string): number | { problem: string } {
   return bytes;
 }
 
-function integer(min: number, max: number): Parser<number> {
+export function integer(min: number, max: number): Parser<number> {
   return (raw) => {
     if (!/^-?\d+$/.test(raw.trim())) return problem(`expected a whole number from ${min} to ${max}`);
     const n = Number(raw);
@@ -91,7 +98,7 @@ function integer(min: number, max: number): Parser<number> {
   };
 }
 
-function oneOf<T extends string>(choices: readonly T[]): Parser<T> {
+export function oneOf<T extends string>(choices: readonly T[]): Parser<T> {
   return (raw) => ((choices as readonly string[]).includes(raw) ? (raw as T) : problem(`expected one of ${choices.join(', ')}`));
 }
 
@@ -111,7 +118,7 @@ export function parseListen(raw: string): ListenAddress | { problem: string } {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
-function connectString(raw: string): string | { problem: string } {
+export function connectString(raw: string): string | { problem: string } {
   try {
     parseConnectString(raw);
     return raw;
@@ -120,30 +127,74 @@ function connectString(raw: string): string | { problem: string } {
   }
 }
 
-function checked(check: (raw: string) => string | undefined): Parser<string> {
+export function checked(check: (raw: string) => string | undefined): Parser<string> {
   return (raw) => {
     const p = check(raw);
     return p ? problem(p) : raw;
   };
 }
 
-interface OptionSpec<T> {
-  /** The flag without dashes; the variable is ZKROUTE_ + upper snake case of it. */
+/** One option: its flag, its variable (ZKROUTE_ + upper snake case of the flag), parser, default. */
+export interface OptionSpec<K extends string = string> {
   readonly flag: string;
-  readonly key: keyof ProxyConfig;
-  readonly parse: Parser<T>;
-  /** Default as text (parsed like user input), or undefined when required. */
+  readonly key: K;
+  readonly parse: Parser<unknown>;
+  /** Default as text (parsed like user input); undefined: required unless `optional`. */
   readonly fallback: string | undefined;
+  readonly optional?: boolean;
   readonly boolean?: boolean;
   readonly help: string;
 }
 
-function spec<T>(flag: string, key: keyof ProxyConfig, parse: Parser<T>, fallback: string | undefined, help: string, boolean = false): OptionSpec<T> {
-  return { flag, key, parse, fallback, help, boolean };
+export function spec<K extends string>(flag: string, key: K, parse: Parser<unknown>, fallback: string | undefined, help: string, extra: { boolean?: boolean; optional?: boolean } = {}): OptionSpec<K> {
+  return { flag, key, parse, fallback, help, ...extra };
+}
+
+/**
+ * Reads every option from flag values (strings as parseArgs gives them, `true` for boolean
+ * flags), else the environment, else the default. Throws ConfigError naming option and value.
+ */
+export function buildConfig<K extends string>(specs: readonly OptionSpec<K>[], flags: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv): Record<K, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const option of specs) {
+    const flagValue = flags[option.flag];
+    const envValue = env[envName(option.flag)];
+    const raw: Raw | undefined = flagValue !== undefined
+      ? { value: String(flagValue), source: `--${option.flag}` }
+      : envValue !== undefined && envValue !== ''
+        ? { value: envValue, source: envName(option.flag) }
+        : option.fallback !== undefined ? { value: option.fallback, source: `default of --${option.flag}` } : undefined;
+    if (!raw) {
+      if (option.optional) continue;
+      throw new ConfigError(`--${option.flag} is required (or set ${envName(option.flag)})`);
+    }
+    const parsed = option.parse(raw.value);
+    if (typeof parsed === 'object' && parsed !== null && 'problem' in parsed) {
+      throw new ConfigError(`${raw.source} ${JSON.stringify(raw.value)}: ${(parsed as { problem: string }).problem}`);
+    }
+    out[option.key] = parsed;
+  }
+  return out as Record<K, unknown>;
+}
+
+/** The parseArgs option table for `specs`. */
+export function parseArgsOptions(specs: readonly OptionSpec[]): Record<string, { type: 'string' | 'boolean' }> {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const o of specs) options[o.flag] = { type: o.boolean ? 'boolean' : 'string' };
+  return options;
+}
+
+/** The options block of a command's --help. */
+export function optionsHelp(specs: readonly OptionSpec[]): string {
+  return specs.map((o) => {
+    const left = `  --${o.flag}${o.boolean ? '' : ' VALUE'}`;
+    const suffix = o.fallback !== undefined ? ` [${o.fallback}]` : o.optional ? '' : ' (required)';
+    return `${left.padEnd(34)} ${o.help}${suffix}\n${' '.repeat(35)}env ${envName(o.flag)}`;
+  }).join('\n');
 }
 
 /** Every proxy option, in the order the help lists them. */
-export const PROXY_OPTIONS: readonly OptionSpec<unknown>[] = [
+export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('zookeeper', 'zookeeper', connectString, undefined, 'ZooKeeper connect string: every ensemble member, optional /chroot'),
   spec('listen', 'listen', parseListen, '127.0.0.1:4700', 'address to serve callers on'),
   spec('prefix', 'prefix', checked(prefixProblem), '/svc', 'route prefix: <prefix>/<service>/<path>'),
@@ -151,7 +202,7 @@ export const PROXY_OPTIONS: readonly OptionSpec<unknown>[] = [
   spec('layout', 'layout', oneOf(LAYOUTS), 'nested', 'nested (/base/<service>/<id>) or sequential (/base/<service>0000000007)'),
   spec('keep-last-on-empty', 'keepLastOnEmpty', parseBoolean, 'true', 'keep routing to the last set when ZooKeeper lists none'),
   spec('balancer', 'balancer', oneOf(BALANCERS), 'random', 'random, round-robin or p2c (fewest in flight of two)'),
-  spec('preserve-host', 'preserveHost', parseBoolean, 'false', "send the caller's Host header instead of the instance's host:port", true),
+  spec('preserve-host', 'preserveHost', parseBoolean, 'false', "send the caller's Host header instead of the instance's host:port", { boolean: true }),
   spec('connect-timeout', 'connectTimeoutMs', parseDurationMs, '1s', 'upstream TCP connect limit per try'),
   spec('try-timeout', 'tryTimeoutMs', parseDurationMs, '15s', 'per-try limit on waiting for response headers'),
   spec('deadline', 'deadlineMs', parseDurationMs, '30s', 'overall limit until response headers, retries included'),
@@ -175,27 +226,9 @@ export function envName(flag: string): string {
   return `ZKROUTE_${flag.toUpperCase().replace(/-/g, '_')}`;
 }
 
-/**
- * Builds the config from flag values (strings as parseArgs gives them, `true` for boolean
- * flags) and the environment. Throws ConfigError naming the option and value.
- */
-export function buildProxyConfig(flags: Readonly<Record<string, string | boolean | undefined>>, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
-  const out: Record<string, unknown> = {};
-  for (const option of PROXY_OPTIONS) {
-    const flagValue = flags[option.flag];
-    const raw: Raw | undefined = flagValue !== undefined
-      ? { value: String(flagValue), source: `--${option.flag}` }
-      : env[envName(option.flag)] !== undefined && env[envName(option.flag)] !== ''
-        ? { value: env[envName(option.flag)]!, source: envName(option.flag) }
-        : option.fallback !== undefined ? { value: option.fallback, source: `default of --${option.flag}` } : undefined;
-    if (!raw) throw new ConfigError(`--${option.flag} is required (or set ${envName(option.flag)})`);
-    const parsed = option.parse(raw.value);
-    if (typeof parsed === 'object' && parsed !== null && 'problem' in parsed) {
-      throw new ConfigError(`${raw.source} ${JSON.stringify(raw.value)}: ${(parsed as { problem: string }).problem}`);
-    }
-    out[option.key] = parsed;
-  }
-  const config = out as unknown as ProxyConfig;
+/** Builds the proxy's config from flags and the environment (see buildConfig). */
+export function buildProxyConfig(flags: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
+  const config = buildConfig(PROXY_OPTIONS, flags, env) as unknown as ProxyConfig;
   if (config.tryTimeoutMs > config.deadlineMs) throw new ConfigError(`--try-timeout ${config.tryTimeoutMs}ms is longer than --deadline ${config.deadlineMs}ms`);
   if (config.ejectionBaseMs > config.ejectionMaxMs) throw new ConfigError(`--ejection-base ${config.ejectionBaseMs}ms is longer than --ejection-max ${config.ejectionMaxMs}ms`);
   return Object.freeze(config);
@@ -203,8 +236,5 @@ export function buildProxyConfig(flags: Readonly<Record<string, string | boolean
 
 /** The options block of `zkroute proxy --help`. */
 export function proxyOptionsHelp(): string {
-  return PROXY_OPTIONS.map((o) => {
-    const left = `  --${o.flag}${o.boolean ? '' : ' VALUE'}`;
-    return `${left.padEnd(34)} ${o.help}${o.fallback !== undefined ? ` [${o.fallback}]` : ' (required)'}\n${' '.repeat(35)}env ${envName(o.flag)}`;
-  }).join('\n');
+  return optionsHelp(PROXY_OPTIONS);
 }

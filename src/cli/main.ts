@@ -2,16 +2,20 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from './args.js';
 import { PROVIDERS_USAGE, providersCommand } from './providers.js';
 import { PROXY_USAGE, proxyCommand } from './proxy.js';
+import { REGISTER_USAGE, registerCommand } from './register.js';
 
 const USAGE = `usage: zkroute <command> [options]
 
 commands:
   proxy       run the sidecar: /svc/<service>/... forwarded to an instance from ZooKeeper
+  register    keep this instance's ephemeral znode in ZooKeeper (optionally health-checked, or around --exec)
   providers   list services and instances from ZooKeeper (--watch to follow changes)
   version     print the version
   help        show this text
 
 ${PROXY_USAGE}
+
+${REGISTER_USAGE}
 
 ${PROVIDERS_USAGE}
 `;
@@ -38,6 +42,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'proxy':
         return await proxyCommand(rest, process.stdout);
+      case 'register':
+        return await registerCommand(rest, process.stdout);
       case 'providers':
         return await providersCommand(rest, process.stdout);
       default:

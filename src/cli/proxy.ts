@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createApp } from '../app.js';
-import { buildProxyConfig, ConfigError, PROXY_OPTIONS, proxyOptionsHelp } from '../config.js';
+import { buildProxyConfig, ConfigError, parseArgsOptions, PROXY_OPTIONS, proxyOptionsHelp } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
 import { UsageError, usageErrors, zookeeperAuth } from './args.js';
 
@@ -29,12 +29,7 @@ export interface ProxyCommandDeps {
 
 /** `zkroute proxy`: runs until SIGINT/SIGTERM; resolves to the exit code. */
 export async function proxyCommand(argv: readonly string[], stdout: Output, deps: ProxyCommandDeps = {}): Promise<number> {
-  const options: Record<string, { type: 'string' | 'boolean' }> = {
-    help: { type: 'boolean' },
-    'zookeeper-auth': { type: 'string' },
-    'zookeeper-auth-file': { type: 'string' },
-  };
-  for (const o of PROXY_OPTIONS) options[o.flag] = { type: o.boolean ? 'boolean' : 'string' };
+  const options = { ...parseArgsOptions(PROXY_OPTIONS), help: { type: 'boolean' }, 'zookeeper-auth': { type: 'string' }, 'zookeeper-auth-file': { type: 'string' } } as const;
   const { values, positionals } = usageErrors(() => parseArgs({ args: [...argv], options, strict: true, allowPositionals: true }));
   if (values['help']) {
     stdout.write(`${PROXY_USAGE}\n`);

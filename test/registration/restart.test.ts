@@ -1,0 +1,36 @@
+import test from 'ava';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { register } from '../../src/registration/registration.js';
+import { connectZk } from '../../src/zookeeper/client.js';
+import { waitFor } from '../helpers/wait.js';
+import { uniquePath } from '../helpers/zk.js';
+import { ZooKeeperServer } from '../helpers/zookeeper-server.js';
+
+test('ZooKeeper restarted past the session timeout: the node is there again after the restart', async (t) => {
+  const server = await ZooKeeperServer.start();
+  const base = uniquePath('providers');
+  const r = await register({ zookeeper: server.connectString, service: 'orders', host: '127.0.0.1', port: 8080, basePath: base, sessionTimeoutMs: 2000 });
+  try {
+    const path = r.path!;
+    await server.stop();
+    // The outage itself: longer than the 2 s session timeout.
+    await sleep(3000);
+    await server.start();
+    const restartedAt = Date.now();
+    const reader = await connectZk({ connectString: server.connectString });
+    try {
+      const stat = await waitFor('the node owned by the live registration session', async () => {
+        const s = await reader.exists(r.path ?? path);
+        return s && s.ephemeralOwner === r.session.client?.sessionId ? s : undefined;
+      }, 10_000, 20);
+      t.truthy(stat);
+      t.log(`node present ${Date.now() - restartedAt} ms after the restart`);
+      t.true(r.registered);
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    await r.close();
+    await server.close();
+  }
+});
