@@ -24,3 +24,8 @@ export type { OutlierOptions, OutlierStats } from './health/outlier-detector.js'
 export type { Forwarder, ForwardOutcome, ForwardRequest } from './proxy/forwarder.js';
 export { parseRoute } from './proxy/route.js';
 export type { Route } from './proxy/route.js';
+export { register, Registration, registrationProblem } from './registration/registration.js';
+export type { RegistrationOptions, RegistrationDeps } from './registration/registration.js';
+export { HealthCheck, httpProbe } from './registration/health-check.js';
+export type { HealthCheckOptions, Probe } from './registration/health-check.js';
+export { defaultHost } from './registration/host.js';
