@@ -281,13 +281,14 @@ export class Registration extends EventEmitter {
   async #removeNode(client: ZkClient): Promise<void> {
     const path = this.#path;
     if (!path) return;
-    this.#path = undefined;
     const stat = await client.exists(path);
     if (stat?.ephemeralOwner === client.sessionId) {
       await client.delete(path, stat.version).catch((err: unknown) => {
         if (!isZkError(err, 'NO_NODE')) throw err;
       });
     }
+    // Only now: after a transient failure above, the retry must still know what to delete.
+    this.#path = undefined;
     this.#logger.info({ path }, 'deregistered');
     this.emit('deregistered', path);
   }
