@@ -109,8 +109,9 @@ export class Registration extends EventEmitter {
     return this.#path;
   }
 
+  /** True while the node is wanted and exists (as far as this session knows). */
   get registered(): boolean {
-    return this.#path !== undefined && !this.#lost;
+    return this.#wanted && this.#path !== undefined && !this.#lost;
   }
 
   /** The ZooKeeper session (for its stats and events). */
