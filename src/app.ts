@@ -3,13 +3,15 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { createAdminServer, type Readiness } from './admin/admin-server.js';
+import { createMetrics, type Metrics } from './admin/metrics.js';
 import { createBalancer } from './balancer/index.js';
-import type { ProxyConfig } from './config.js';
+import type { ListenAddress, ProxyConfig } from './config.js';
 import { createDiscovery, type Discovery } from './discovery/discovery.js';
 import type { Instance } from './discovery/provider-table.js';
 import { createOutlierDetector, type OutlierDetector } from './health/outlier-detector.js';
 import type { Forwarder } from './proxy/forwarder.js';
-import { createRequestHandler, type RequestDone } from './proxy/handler.js';
+import { createRequestHandler } from './proxy/handler.js';
 import { Picker } from './proxy/picker.js';
 import { createHttpServer } from './proxy/server.js';
 import { createUndiciForwarder } from './proxy/undici-forwarder.js';
@@ -20,20 +22,51 @@ export interface AppDeps {
   readonly logger: Logger;
   readonly auth?: readonly ZkAuth[];
   readonly random?: () => number;
-  /** Called once per routed request (metrics). */
-  readonly onRequestDone?: (done: RequestDone) => void;
 }
 
 export interface App {
   readonly discovery: Discovery;
   readonly health: OutlierDetector;
   readonly picker: Picker;
-  /** Connects to ZooKeeper (bounded), then listens. Rejects with a clear error on failure. */
+  readonly metrics: Metrics;
+  /**
+   * Listens (proxy and admin), then connects to ZooKeeper. Resolves once the first connection
+   * attempt ended: if ZooKeeper was unreachable, readiness says so and connecting goes on.
+   * Rejects only when a port cannot be bound.
+   */
   start(): Promise<void>;
-  /** The address actually bound (port 0 resolved). */
+  /** Resolves when the first snapshot of the service list is in (or `timeoutMs` passes: false). */
+  whenReady(timeoutMs?: number): Promise<boolean>;
+  readiness(): Readiness;
+  /** The proxy address actually bound (port 0 resolved). */
   address(): { host: string; port: number };
-  /** Stops listening, lets in-flight requests finish (up to `graceMs`), releases everything. */
-  close(graceMs?: number): Promise<void>;
+  adminAddress(): { host: string; port: number };
+  /**
+   * Drains and stops: readiness 503, no new connections, in-flight requests finish (up to the
+   * drain timeout), idle keep-alives closed, then the ZooKeeper session closes last.
+   */
+  close(drainTimeoutMs?: number): Promise<void>;
+}
+
+function listen(server: Server, address: ListenAddress, flag: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`${flag} ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`, { cause: err });
+  });
+}
+
+function bound(server: Server, fallback: ListenAddress): { host: string; port: number } {
+  const a = server.address() as AddressInfo | null;
+  return { host: a?.address ?? fallback.host, port: a?.port ?? fallback.port };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 /** Builds the proxy; call start() to run it. */
@@ -60,6 +93,7 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
     },
     { logger, ...(deps.random ? { random: deps.random } : {}) },
   );
+  const metrics = createMetrics({ discovery, health });
   const forwarder: Forwarder = createUndiciForwarder({
     connectTimeoutMs: config.connectTimeoutMs,
     poolIdleTimeoutMs: config.poolIdleTimeoutMs,
@@ -75,7 +109,7 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
       tryTimeoutMs: config.tryTimeoutMs,
       deadlineMs: config.deadlineMs,
     },
-    { picker, forwarder, logger, ...(deps.onRequestDone ? { onRequestDone: deps.onRequestDone } : {}) },
+    { picker, forwarder, logger, onRequestDone: metrics.onRequestDone },
   );
   const websocket: WebSocketProxy = createWebSocketProxy(
     {
@@ -87,10 +121,30 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
     },
     { picker, logger },
   );
+
+  let draining = false;
+  let connectFailed: Error | undefined;
+  let closed = false;
   const server: Server = createHttpServer(
     { headerTimeoutMs: config.headerTimeoutMs, clientIdleTimeoutMs: config.clientIdleTimeoutMs },
-    { request: handler, upgrade: (req, socket, head) => websocket.handleUpgrade(req, socket, head), logger },
+    {
+      request: (req, res) => {
+        // While draining, every answer closes its connection so callers move on.
+        if (draining) res.setHeader('connection', 'close');
+        handler(req, res);
+      },
+      upgrade: (req, socket, head) => websocket.handleUpgrade(req, socket, head),
+      logger,
+    },
   );
+
+  const readiness = (): Readiness => {
+    if (draining) return { ready: false, reason: 'draining', message: 'shutting down: finishing requests in flight' };
+    if (discovery.loaded) return { ready: true };
+    if (connectFailed) return { ready: false, reason: 'zookeeper_unreachable', message: connectFailed.message };
+    return { ready: false, reason: 'starting', message: 'reading the service list from ZooKeeper' };
+  };
+  const admin = createAdminServer({ discovery, health, picker, metrics, readiness, logger });
 
   // Health state and pools follow the table: gone instances drop theirs.
   discovery.on('change', () => {
@@ -100,46 +154,92 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
     health.forget(new Set(live.map((i) => i.uid)));
   });
 
+  /** Connects to ZooKeeper, retrying with backoff while it is unreachable (until closed). */
+  async function connect(onFirstAttempt: () => void): Promise<void> {
+    let delayMs = 500;
+    for (;;) {
+      try {
+        await discovery.start();
+        if (connectFailed) logger.info({ zookeeper: config.zookeeper }, 'connected to ZooKeeper');
+        connectFailed = undefined;
+        if (!(await discovery.ready())) logger.warn({ basePath: config.basePath }, 'ZooKeeper connected but the service list is not read yet; serving as it arrives');
+        onFirstAttempt();
+        return;
+      } catch (err) {
+        if (closed) return;
+        if (!connectFailed) logger.error({ err, zookeeper: config.zookeeper }, 'ZooKeeper unreachable at start; retrying (readiness: zookeeper_unreachable)');
+        connectFailed = err as Error;
+        onFirstAttempt();
+        await new Promise((r) => setTimeout(r, delayMs));
+        if (closed) return;
+        delayMs = Math.min(delayMs * 2, 5000);
+      }
+    }
+  }
+
+  let connecting: Promise<void> | undefined;
   let listening = false;
   return {
     discovery,
     health,
     picker,
+    metrics,
+    readiness,
     async start() {
-      await discovery.start();
-      if (!(await discovery.ready())) logger.warn({ basePath: config.basePath }, 'ZooKeeper connected but the service list is not read yet; serving as it arrives');
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.listen.port, config.listen.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      }).catch((err: NodeJS.ErrnoException) => {
-        throw new Error(`--listen ${config.listen.host}:${config.listen.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`, { cause: err });
-      });
+      await listen(server, config.listen, '--listen');
+      try {
+        await listen(admin, config.admin, '--admin');
+      } catch (err) {
+        await closeServer(server);
+        throw err;
+      }
       listening = true;
       server.on('error', (err) => logger.error({ err }, 'server error'));
-      const { host, port } = this.address();
-      logger.info({ listen: `${host}:${port}`, config }, 'zkroute proxy started');
+      admin.on('error', (err) => logger.error({ err }, 'admin server error'));
+      await new Promise<void>((resolve) => {
+        connecting = connect(resolve);
+      });
+      const proxyAt = this.address();
+      const adminAt = this.adminAddress();
+      logger.info({ listen: `${proxyAt.host}:${proxyAt.port}`, admin: `${adminAt.host}:${adminAt.port}`, config }, 'zkroute proxy started');
     },
-    address() {
-      const a = server.address() as AddressInfo | null;
-      return { host: a?.address ?? config.listen.host, port: a?.port ?? config.listen.port };
+    async whenReady(timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!discovery.loaded && Date.now() < deadline && !closed) await new Promise((r) => setTimeout(r, 20));
+      return discovery.loaded;
     },
-    async close(graceMs = 5000) {
+    address: () => bound(server, config.listen),
+    adminAddress: () => bound(admin, config.admin),
+    async close(drainTimeoutMs = config.drainTimeoutMs) {
+      if (closed) return;
+      draining = true;
       if (listening) {
-        listening = false;
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const finished = closeServer(server);
+        // Idle keep-alive connections go now; busy ones as soon as their response is done.
         server.closeIdleConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), drainTimeoutMs).unref());
+        const done = await Promise.race([finished.then(() => true), timeout]);
+        clearInterval(sweep);
+        if (!done) {
+          logger.warn({ drainTimeoutMs }, 'drain timeout: closing connections still busy');
+          server.closeAllConnections();
+        }
         websocket.close();
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        await closed;
-        clearTimeout(timer);
+        await finished;
       }
+      closed = true;
       websocket.close();
       await forwarder.close();
       health.close();
+      if (listening) {
+        admin.closeAllConnections();
+        await closeServer(admin);
+        listening = false;
+      }
+      // ZooKeeper last: the session (and its watches) outlive the traffic.
       await discovery.close();
+      await connecting;
     },
   };
 }

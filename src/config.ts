@@ -1,6 +1,7 @@
-// The proxy's configuration: every option has a flag and a ZKROUTE_* environment variable
-// (flag wins). Values are validated here; a bad one stops start-up with a message that names
+// The proxy's configuration: every option has a flag, a ZKROUTE_* environment variable and a
+// key in the optional JSON file (flags > environment > file > defaults). Values are validated here; a bad one stops start-up with a message that names
 // the option and the value. The result is frozen and carries units in its names.
+import { readFileSync } from 'node:fs';
 import { BALANCERS, type BalancerName } from './balancer/balancer.js';
 import { LAYOUTS, basePathProblem, type Layout } from './discovery/paths.js';
 import { prefixProblem } from './proxy/route.js';
@@ -23,6 +24,8 @@ export interface ProxyConfig {
   readonly layout: Layout;
   readonly keepLastOnEmpty: boolean;
   readonly listen: ListenAddress;
+  readonly admin: ListenAddress;
+  readonly drainTimeoutMs: number;
   readonly prefix: string;
   readonly balancer: BalancerName;
   readonly preserveHost: boolean;
@@ -154,16 +157,19 @@ export function spec<K extends string>(flag: string, key: K, parse: Parser<unkno
  * Reads every option from flag values (strings as parseArgs gives them, `true` for boolean
  * flags), else the environment, else the default. Throws ConfigError naming option and value.
  */
-export function buildConfig<K extends string>(specs: readonly OptionSpec<K>[], flags: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv): Record<K, unknown> {
+export function buildConfig<K extends string>(specs: readonly OptionSpec<K>[], flags: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv, file?: ConfigFile): Record<K, unknown> {
   const out: Record<string, unknown> = {};
   for (const option of specs) {
     const flagValue = flags[option.flag];
     const envValue = env[envName(option.flag)];
+    const fileValue = file?.values[option.flag];
     const raw: Raw | undefined = flagValue !== undefined
       ? { value: String(flagValue), source: `--${option.flag}` }
       : envValue !== undefined && envValue !== ''
         ? { value: envValue, source: envName(option.flag) }
-        : option.fallback !== undefined ? { value: option.fallback, source: `default of --${option.flag}` } : undefined;
+        : fileValue !== undefined
+          ? { value: String(fileValue), source: `${file!.name} key "${option.flag}"` }
+          : option.fallback !== undefined ? { value: option.fallback, source: `default of --${option.flag}` } : undefined;
     if (!raw) {
       if (option.optional) continue;
       throw new ConfigError(`--${option.flag} is required (or set ${envName(option.flag)})`);
@@ -175,6 +181,40 @@ export function buildConfig<K extends string>(specs: readonly OptionSpec<K>[], f
     out[option.key] = parsed;
   }
   return out as Record<K, unknown>;
+}
+
+/** A parsed configuration file: option values by flag name. */
+export interface ConfigFile {
+  readonly name: string;
+  readonly values: Readonly<Record<string, string | number | boolean>>;
+}
+
+/**
+ * Reads a JSON configuration file whose keys are the flag names (`"retries": 2`,
+ * `"preserve-host": true`). Unknown keys and non-scalar values are errors naming the key.
+ */
+export function readConfigFile(path: string, specs: readonly OptionSpec[], read: (path: string) => string = (p) => readFileSync(p, 'utf8')): ConfigFile {
+  let text: string;
+  try {
+    text = read(path);
+  } catch (err) {
+    throw new ConfigError(`--config ${JSON.stringify(path)}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`--config ${JSON.stringify(path)}: not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`--config ${JSON.stringify(path)}: expected a JSON object of option names to values`);
+  const known = new Set(specs.map((s) => s.flag));
+  const values: Record<string, string | number | boolean> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!known.has(key)) throw new ConfigError(`${path} key "${key}": not an option (keys are the flag names, e.g. "listen", "retries")`);
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw new ConfigError(`${path} key "${key}": expected a string, number or boolean, got ${JSON.stringify(value)}`);
+    values[key] = value;
+  }
+  return { name: path, values };
 }
 
 /** The parseArgs option table for `specs`. */
@@ -197,6 +237,8 @@ export function optionsHelp(specs: readonly OptionSpec[]): string {
 export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('zookeeper', 'zookeeper', connectString, undefined, 'ZooKeeper connect string: every ensemble member, optional /chroot'),
   spec('listen', 'listen', parseListen, '127.0.0.1:4700', 'address to serve callers on'),
+  spec('admin', 'admin', parseListen, '127.0.0.1:4701', 'admin address: /healthz /readyz /providers /metrics'),
+  spec('drain-timeout', 'drainTimeoutMs', parseDurationMs, '10s', 'on SIGTERM/SIGINT, longest wait for requests in flight'),
   spec('prefix', 'prefix', checked(prefixProblem), '/svc', 'route prefix: <prefix>/<service>/<path>'),
   spec('base-path', 'basePath', checked(basePathProblem), '/providers', 'ZooKeeper path holding the services'),
   spec('layout', 'layout', oneOf(LAYOUTS), 'nested', 'nested (/base/<service>/<id>) or sequential (/base/<service>0000000007)'),
@@ -226,9 +268,9 @@ export function envName(flag: string): string {
   return `ZKROUTE_${flag.toUpperCase().replace(/-/g, '_')}`;
 }
 
-/** Builds the proxy's config from flags and the environment (see buildConfig). */
-export function buildProxyConfig(flags: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv = process.env): ProxyConfig {
-  const config = buildConfig(PROXY_OPTIONS, flags, env) as unknown as ProxyConfig;
+/** Builds the proxy's config: flags > environment > file > defaults (see buildConfig). */
+export function buildProxyConfig(flags: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv = process.env, file?: ConfigFile): ProxyConfig {
+  const config = buildConfig(PROXY_OPTIONS, flags, env, file) as unknown as ProxyConfig;
   if (config.tryTimeoutMs > config.deadlineMs) throw new ConfigError(`--try-timeout ${config.tryTimeoutMs}ms is longer than --deadline ${config.deadlineMs}ms`);
   if (config.ejectionBaseMs > config.ejectionMaxMs) throw new ConfigError(`--ejection-base ${config.ejectionBaseMs}ms is longer than --ejection-max ${config.ejectionMaxMs}ms`);
   return Object.freeze(config);

@@ -1,15 +1,19 @@
 import { parseArgs } from 'node:util';
 import { createApp } from '../app.js';
-import { buildProxyConfig, ConfigError, parseArgsOptions, PROXY_OPTIONS, proxyOptionsHelp } from '../config.js';
+import { buildProxyConfig, ConfigError, parseArgsOptions, PROXY_OPTIONS, proxyOptionsHelp, readConfigFile } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
 import { UsageError, usageErrors, zookeeperAuth } from './args.js';
 
 export const PROXY_USAGE = `usage: zkroute proxy --zookeeper HOST:PORT[,HOST:PORT...][/chroot] [options]
 Runs the sidecar: http://<listen>/<prefix>/<service>/<path> is forwarded to an instance of
 <service> from ZooKeeper as /<path>. Durations take ms, s, m or h (a bare number is ms).
+Precedence: flags > environment > --config file > defaults.
 
 options:
 ${proxyOptionsHelp()}
+  --config FILE                     JSON object of option names (the flags) to values
+                                   env ZKROUTE_CONFIG
+  --print-config                    print the effective configuration as JSON and exit
   --zookeeper-auth user:password    digest credentials for ZooKeeper
                                    env ZKROUTE_ZOOKEEPER_AUTH
   --zookeeper-auth-file FILE        the same, from the first line of a file
@@ -25,11 +29,20 @@ export interface ProxyCommandDeps {
   readonly signal?: AbortSignal;
   /** Called once listening, with the bound address. */
   readonly onListening?: (address: { host: string; port: number }) => void;
+  /** Exits the process at once (a second signal during drain); injectable for tests. */
+  readonly exitNow?: (code: number) => never;
 }
 
-/** `zkroute proxy`: runs until SIGINT/SIGTERM; resolves to the exit code. */
+/** `zkroute proxy`: runs until SIGINT/SIGTERM, then drains; resolves to the exit code. */
 export async function proxyCommand(argv: readonly string[], stdout: Output, deps: ProxyCommandDeps = {}): Promise<number> {
-  const options = { ...parseArgsOptions(PROXY_OPTIONS), help: { type: 'boolean' }, 'zookeeper-auth': { type: 'string' }, 'zookeeper-auth-file': { type: 'string' } } as const;
+  const options = {
+    ...parseArgsOptions(PROXY_OPTIONS),
+    help: { type: 'boolean' },
+    config: { type: 'string' },
+    'print-config': { type: 'boolean' },
+    'zookeeper-auth': { type: 'string' },
+    'zookeeper-auth-file': { type: 'string' },
+  } as const;
   const { values, positionals } = usageErrors(() => parseArgs({ args: [...argv], options, strict: true, allowPositionals: true }));
   if (values['help']) {
     stdout.write(`${PROXY_USAGE}\n`);
@@ -38,10 +51,16 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   let config;
   try {
-    config = buildProxyConfig(values as Record<string, string | boolean | undefined>);
+    const configPath = (values['config'] as string | undefined) ?? (process.env['ZKROUTE_CONFIG'] || undefined);
+    const file = configPath !== undefined ? readConfigFile(configPath, PROXY_OPTIONS) : undefined;
+    config = buildProxyConfig(values, process.env, file);
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
+  }
+  if (values['print-config']) {
+    stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return 0;
   }
   const auth = zookeeperAuth(values['zookeeper-auth'] as string | undefined, values['zookeeper-auth-file'] as string | undefined);
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
@@ -53,14 +72,27 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
     throw err;
   }
   deps.onListening?.(app.address());
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    deps.signal?.addEventListener('abort', stop, { once: true });
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    deps.signal?.addEventListener('abort', () => resolve('abort'), { once: true });
   });
-  logger.info('stopping: finishing requests in flight');
-  await app.close();
+  // A second signal while draining: stop at once.
+  const exitNow = deps.exitNow ?? ((code: number) => process.exit(code));
+  const again = (second: NodeJS.Signals) => {
+    logger.warn({ signal: second }, 'second signal: exiting without finishing the drain');
+    logger.flush?.();
+    exitNow(second === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', again);
+  process.once('SIGTERM', again);
+  logger.info({ signal, drainTimeoutMs: config.drainTimeoutMs }, 'draining: readiness 503, finishing requests in flight');
+  try {
+    await app.close();
+  } finally {
+    process.off('SIGINT', again);
+    process.off('SIGTERM', again);
+  }
   logger.info('stopped');
   logger.flush?.();
   return 0;

@@ -152,6 +152,11 @@ export class Discovery extends EventEmitter {
     return [...new Set([...this.#knownServices, ...this.table.services()])].sort();
   }
 
+  /** True once the list of services has been read (the first snapshot is in). */
+  get loaded(): boolean {
+    return this.#baseLoaded.done;
+  }
+
   /** True when the base path itself is missing in ZooKeeper. */
   get baseMissing(): boolean {
     return this.#baseMissing;

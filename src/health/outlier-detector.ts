@@ -26,6 +26,19 @@ interface HealthState {
   consecutive5xx: number;
   ejections: number;
   readmittedAt: number | undefined;
+  lastFailure: { readonly outcome: OutcomeKind; readonly at: number } | undefined;
+}
+
+/** What health knows of one instance (for the admin API). */
+export interface InstanceHealth {
+  readonly healthy: boolean;
+  /** When the current ejection ends (ms since epoch). */
+  readonly ejectedUntil: number | undefined;
+  readonly ejectionReason: string | undefined;
+  /** Ejections so far (the multiplier of the next ejection time). */
+  readonly ejections: number;
+  readonly consecutiveFailures: number;
+  readonly lastFailure: { readonly outcome: OutcomeKind; readonly at: number } | undefined;
 }
 
 interface Ejection {
@@ -56,7 +69,7 @@ const EJECT_AT_ONCE: ReadonlySet<OutcomeKind> = new Set(['connect-failed', 'rese
  * node-cache entries whose TTL is the ejection time; an expired entry is a re-admission. State
  * is keyed by znode uid, so an instance re-created in ZooKeeper starts clean.
  *
- * Events: `ejected` (instance, reason, durationMs), `readmitted` (instance).
+ * Events: `ejected` (instance, reason, durationMs), `readmitted` (instance), `panic` (service).
  */
 export class OutlierDetector extends EventEmitter {
   readonly #options: OutlierOptions;
@@ -104,6 +117,7 @@ export class OutlierDetector extends EventEmitter {
       this.#panicking.add(service);
       this.#panics += 1;
       this.#logger.warn({ service, instances: instances.length }, 'every instance is ejected: balancing over all of them (panic mode)');
+      this.emit('panic', service);
     }
     return { instances, panic: true };
   }
@@ -121,6 +135,7 @@ export class OutlierDetector extends EventEmitter {
       return;
     }
     const state = this.#stateOf(instance.uid);
+    state.lastFailure = { outcome, at: Date.now() };
     if (EJECT_AT_ONCE.has(outcome)) {
       this.#eject(instance, outcome, state, serviceInstances);
       return;
@@ -128,6 +143,20 @@ export class OutlierDetector extends EventEmitter {
     // upstream-5xx, response-interrupted: eject after enough in a row.
     state.consecutive5xx += 1;
     if (state.consecutive5xx >= this.#options.consecutive5xx) this.#eject(instance, `${this.#options.consecutive5xx} consecutive 5xx`, state, serviceInstances);
+  }
+
+  /** The health of one instance, for operators. */
+  describe(instance: Instance): InstanceHealth {
+    const ejection = this.#ejections.get<Ejection>(instance.uid);
+    const state = this.#state.get(instance.uid);
+    return {
+      healthy: ejection === undefined,
+      ejectedUntil: ejection?.untilMs,
+      ejectionReason: ejection?.reason,
+      ejections: state?.ejections ?? 0,
+      consecutiveFailures: state?.consecutive5xx ?? 0,
+      lastFailure: state?.lastFailure,
+    };
   }
 
   /** Drops health state of instances no longer in the table. */
@@ -153,7 +182,7 @@ export class OutlierDetector extends EventEmitter {
 
   #stateOf(uid: string): HealthState {
     let state = this.#state.get(uid);
-    if (!state) this.#state.set(uid, (state = { consecutive5xx: 0, ejections: 0, readmittedAt: undefined }));
+    if (!state) this.#state.set(uid, (state = { consecutive5xx: 0, ejections: 0, readmittedAt: undefined, lastFailure: undefined }));
     return state;
   }
 

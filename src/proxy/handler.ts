@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Instance } from '../discovery/provider-table.js';
-import { ProxyError, RETRY_AFTER_SEC } from '../errors.js';
+import { ProxyError, RETRY_AFTER_SEC, type ErrorCode } from '../errors.js';
 import { CLIENT_GONE, DEADLINE_PASSED, type ForwardOutcome, type Forwarder } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
 import type { Picker } from './picker.js';
@@ -39,7 +39,7 @@ export interface RequestDone {
   readonly status: number;
   readonly tries: number;
   readonly durationMs: number;
-  readonly outcome: ForwardOutcome['kind'] | 'no_instance' | 'body_aborted';
+  readonly outcome: ForwardOutcome['kind'] | 'no_instance' | 'body_aborted' | ErrorCode;
 }
 
 const MAX_ECHOED = 200;
@@ -70,22 +70,27 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = performance.now();
+    const method = req.method ?? 'GET';
+    // Answers with an error before any try. Names a caller made up never become a metric label.
+    const reject = (error: ProxyError, labelService: string) => {
+      sendError(res, error);
+      deps.onRequestDone?.({ service: labelService, method, status: error.status, tries: 0, durationMs: performance.now() - startedAt, outcome: error.code });
+    };
     const route = parseRoute(req.url ?? '/', options.prefix);
     if (route.kind === 'not_routed') {
-      sendError(res, new ProxyError('not_routed', `${echo(req.url ?? '')} is outside ${options.prefix}/<service>/`));
+      reject(new ProxyError('not_routed', `${echo(req.url ?? '')} is outside ${options.prefix}/<service>/`), '');
       return;
     }
     if (route.kind === 'invalid_service') {
-      sendError(res, new ProxyError('invalid_service', `service name ${JSON.stringify(echo(route.service))} ${route.problem}`, echo(route.service)));
+      reject(new ProxyError('invalid_service', `service name ${JSON.stringify(echo(route.service))} ${route.problem}`, echo(route.service)), '');
       return;
     }
     const { service } = route;
-    const method = req.method ?? 'GET';
     // The common case (a watched service with instances) stays synchronous.
     const known = picker.knownInstances(service);
     const found = known ?? (await picker.instancesFor(service));
     if (found instanceof ProxyError) {
-      sendError(res, found);
+      reject(found, found.code === 'no_providers' ? service : '');
       return;
     }
 

@@ -1,16 +1,16 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connectZk } from '../../src/zookeeper/client.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, spawnCli, stopAll } from '../helpers/cli.js';
 import { register } from '../helpers/proxy.js';
 import { Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
 import { freePorts, ZooKeeperServer } from '../helpers/zookeeper-server.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+test.after.always(() => stopAll());
 
 const badFlags: [string[], NodeJS.ProcessEnv, RegExp][] = [
   [['--retries=-1'], {}, /--retries "-1": expected a whole number from 0 to 10/],
@@ -45,12 +45,38 @@ test('config error: a missing or malformed --zookeeper', async (t) => {
   t.regex(bad.stderr, /--zookeeper "127.0.0.1:2181\/chroot\/"/);
 });
 
-test('ZooKeeper unreachable at start: exit 1 with a clear error after the connect deadline', async (t) => {
-  const [port] = await freePorts(1);
-  const run = await runCli(['proxy', '--zookeeper', `127.0.0.1:${port}`, '--zookeeper-connect-timeout', '500ms', '--listen', '127.0.0.1:0']);
-  t.is(run.code, 1);
-  t.regex(run.stderr, /could not connect to ZooKeeper at 127\.0\.0\.1:\d+ within 500 ms/);
+test('ZooKeeper unreachable at start: a clear error, /readyz 503 zookeeper_unreachable, ready once ZooKeeper is up', async (t) => {
+  const [zkPort] = await freePorts(1);
+  const run = spawnCli(['proxy', '--zookeeper', `127.0.0.1:${zkPort}`, '--zookeeper-connect-timeout', '500ms', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
+  const started = await waitFor('the start-up line', () => run.logs().find((l) => l['msg'] === 'zkroute proxy started'), 20_000);
+  t.truthy(run.logs().find((l) => l['msg'] === 'ZooKeeper unreachable at start; retrying (readiness: zookeeper_unreachable)'));
+  t.regex(run.output(), /could not connect to ZooKeeper at 127\.0\.0\.1:\d+ within 500 ms/);
+  const admin = String(started['admin']);
+  const readyz = await fetch(`http://${admin}/readyz`);
+  t.is(readyz.status, 503);
+  t.like(await readyz.json(), { status: 'not_ready', reason: 'zookeeper_unreachable' });
+  const proxyAt = String(started['listen']);
+  const res = await fetch(`http://${proxyAt}/svc/api/x`);
+  t.is(res.status, 503);
+  t.like(await res.json(), { error: 'discovery_unavailable' });
+
+  // ZooKeeper appears on that port: the proxy connects and becomes ready.
+  const late = await ZooKeeperServer.start({ clientPort: zkPort });
+  try {
+    await waitFor('readiness', async () => (await fetch(`http://${admin}/readyz`)).status === 200, 20_000, 100);
+    run.child.kill('SIGTERM');
+    t.is(await run.exited, 0, run.output());
+  } finally {
+    run.child.kill('SIGKILL');
+    await late.close();
+  }
 });
+
+async function startedProxy(zookeeper: string, base: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  const run = spawnCli(['proxy', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--base-path', base, ...extra], { ZKROUTE_ZOOKEEPER: zookeeper, ...env });
+  const started = await waitFor('the start-up log line', () => run.logs().find((l) => l['msg'] === 'zkroute proxy started'), 20_000);
+  return { run, started, proxy: String(started['listen']), admin: String(started['admin']) };
+}
 
 test('runs from flags and environment, serves, and exits 0 on SIGTERM; a port in use is a clear error', async (t) => {
   const server = await ZooKeeperServer.start();
@@ -58,32 +84,78 @@ test('runs from flags and environment, serves, and exits 0 on SIGTERM; a port in
   const zk = await connectZk({ connectString: server.connectString });
   const base = uniquePath('providers');
   await register(zk, base, 'api', 'a', upstream.address);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/cli-entry.ts', 'proxy', '--listen', '127.0.0.1:0', '--base-path', base], {
-    cwd: ROOT,
-    env: { ...process.env, ZKROUTE_ZOOKEEPER: server.connectString, ZKROUTE_BALANCER: 'p2c', ZKROUTE_LOG_LEVEL: 'info' },
-  });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const { run, started, proxy } = await startedProxy(server.connectString, base, [], { ZKROUTE_BALANCER: 'p2c' });
   try {
-    const started = await waitFor('the start-up log line', () => stderr.split('\n').map((l) => (l.startsWith('{') ? JSON.parse(l) : {})).find((l) => l.msg === 'zkroute proxy started'), 15_000);
-    t.is(started.config.balancer, 'p2c', 'settings are logged at start-up, env applied');
-    const port = Number(String(started.listen).split(':').at(-1));
-    const res = await fetch(`http://127.0.0.1:${port}/svc/api/hello`);
+    t.is((started['config'] as { balancer: string }).balancer, 'p2c', 'settings are logged at start-up, env applied');
+    const res = await fetch(`http://${proxy}/svc/api/hello`);
     t.is(res.status, 200);
     t.is(((await res.json()) as { url: string }).url, '/hello');
 
-    const inUse = await runCli(['proxy', '--zookeeper', server.connectString, '--listen', `127.0.0.1:${port}`]);
+    const inUse = await runCli(['proxy', '--zookeeper', server.connectString, '--listen', proxy, '--admin', '127.0.0.1:0']);
     t.is(inUse.code, 1);
-    t.regex(inUse.stderr, new RegExp(`--listen 127\\.0\\.0\\.1:${port}: address already in use`));
+    t.regex(inUse.stderr, new RegExp(`--listen ${proxy.replace(/\./g, '\\.')}: address already in use`));
 
-    child.kill('SIGTERM');
-    t.is(await exited, 0);
-    t.regex(stderr, /"msg":"stopped"/);
+    run.child.kill('SIGTERM');
+    t.is(await run.exited, 0);
+    t.regex(run.output(), /"msg":"stopped"/);
   } finally {
-    child.kill('SIGKILL');
+    run.child.kill('SIGKILL');
     await zk.close();
     await upstream.close();
     await server.close();
   }
+});
+
+test('drain: SIGTERM under load finishes requests in flight, refuses new connections, readiness 503, exit 0', async (t) => {
+  const server = await ZooKeeperServer.start();
+  const upstream = await Upstream.start('a');
+  const zk = await connectZk({ connectString: server.connectString });
+  const base = uniquePath('providers');
+  await register(zk, base, 'api', 'a', upstream.address);
+  const { run, proxy, admin } = await startedProxy(server.connectString, base, ['--drain-timeout', '5s']);
+  try {
+    t.is((await fetch(`http://${proxy}/svc/api/warm`)).status, 200);
+    const inFlight = Array.from({ length: 20 }, (_, i) => fetch(`http://${proxy}/svc/api/slow?ms=800&i=${i}`).then(async (r) => ({ status: r.status, body: await r.text() })));
+    await waitFor('all 20 at the upstream', () => upstream.count('/slow') === 20, 10_000);
+    run.child.kill('SIGTERM');
+    await waitFor('readiness 503 draining', async () => {
+      const r = await fetch(`http://${admin}/readyz`);
+      return r.status === 503 && ((await r.json()) as { reason: string }).reason === 'draining';
+    }, 5000, 10);
+    await t.throwsAsync(fetch(`http://${proxy}/svc/api/late`), undefined, 'new connections are refused while draining');
+    const results = await Promise.all(inFlight);
+    t.deepEqual(results.map((r) => r.status), Array(20).fill(200));
+    t.is(await run.exited, 0, run.output());
+    t.is(upstream.count('/late'), 0);
+  } finally {
+    run.child.kill('SIGKILL');
+    await zk.close();
+    await upstream.close();
+    await server.close();
+  }
+});
+
+test('--config file: flags > environment > file > defaults; errors name the key; --print-config', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'zkroute-config-'));
+  const file = path.join(dir, 'zkroute.json');
+  writeFileSync(file, JSON.stringify({ zookeeper: 'zk-file:2181', retries: 4, balancer: 'p2c', 'preserve-host': true, 'ejection-base': '20s' }));
+  const printed = await runCli(['proxy', '--config', file, '--print-config', '--retries', '1'], { env: { ZKROUTE_BALANCER: 'round-robin' } });
+  t.is(printed.code, 0, printed.stderr);
+  t.like(JSON.parse(printed.stdout), { zookeeper: 'zk-file:2181', retries: 1, balancer: 'round-robin', preserveHost: true, ejectionBaseMs: 20_000, deadlineMs: 30_000 });
+
+  writeFileSync(file, JSON.stringify({ zookeeper: 'zk:2181', retrys: 3 }));
+  const unknown = await runCli(['proxy', '--config', file, '--print-config']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /zkroute\.json key "retrys": not an option/);
+  writeFileSync(file, JSON.stringify({ zookeeper: 'zk:2181', retries: -1 }));
+  const bad = await runCli(['proxy', '--config', file, '--print-config']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /zkroute\.json key "retries" "-1": expected a whole number from 0 to 10/);
+  writeFileSync(file, '{ not json');
+  const broken = await runCli(['proxy', '--config', file]);
+  t.is(broken.code, 2);
+  t.regex(broken.stderr, /not valid JSON/);
+  const missing = await runCli(['proxy', '--config', path.join(dir, 'nope.json')]);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /--config ".*nope\.json": ENOENT/);
 });

@@ -26,3 +26,39 @@ export function runCli(args: readonly string[], options: { timeoutMs?: number; e
     });
   });
 }
+
+export interface SpawnedCli {
+  readonly child: import('node:child_process').ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** The parsed JSON log lines on stderr so far. */
+  logs(): Record<string, unknown>[];
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts the CLI from source as a long-running process (killed in `stopAll`). */
+export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): SpawnedCli {
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+  spawned.add(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => {
+    spawned.delete(child);
+    resolve(code);
+  }));
+  return {
+    child,
+    output: () => out + err,
+    logs: () => err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    exited,
+  };
+}
+
+const spawned = new Set<import('node:child_process').ChildProcess>();
+/** Kills every process spawnCli started that is still running. */
+export function stopAll(): void {
+  for (const child of spawned) child.kill('SIGKILL');
+}
+process.once('exit', stopAll);

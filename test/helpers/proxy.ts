@@ -18,7 +18,7 @@ export interface RunningProxy {
 
 /** Starts the proxy on 127.0.0.1:0 with `flags` (as on the command line, without dashes). */
 export async function startProxy(zookeeper: string, basePath: string, flags: Record<string, string | boolean> = {}, logger: Logger = silentLogger()): Promise<RunningProxy> {
-  const config = buildProxyConfig({ zookeeper, listen: '127.0.0.1:0', 'base-path': basePath, ...flags }, {});
+  const config = buildProxyConfig({ zookeeper, listen: '127.0.0.1:0', admin: '127.0.0.1:0', 'base-path': basePath, ...flags }, {});
   const app = createApp(config, { logger });
   await app.start();
   const { port } = app.address();

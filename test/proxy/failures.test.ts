@@ -1,28 +1,15 @@
 import test from 'ava';
 import { request as httpRequest } from 'node:http';
 import type { Instance } from '../../src/discovery/provider-table.js';
-import { connectZk, type ZkClient } from '../../src/zookeeper/client.js';
 import { WebSocket } from 'ws';
 import { captureLogger, register, runConcurrently, startProxy } from '../helpers/proxy.js';
 import { Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
-import { freePorts, ZooKeeperServer } from '../helpers/zookeeper-server.js';
+import { zookeeperSuite } from '../helpers/suite.js';
+import { freePorts } from '../helpers/zookeeper-server.js';
 
-let server: ZooKeeperServer;
-let zk: ZkClient;
-const cleanups: (() => Promise<void>)[] = [];
-
-test.before(async () => {
-  server = await ZooKeeperServer.start();
-  zk = await connectZk({ connectString: server.connectString, sessionTimeoutMs: 20_000 });
-});
-
-test.after.always(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
-  await zk?.close();
-  await server?.close();
-});
+const suite = zookeeperSuite(test);
 
 /** Upstreams registered under a fresh base path as instances of `service`, and a proxy in front. */
 async function setup(names: string[], flags: Record<string, string | boolean> = {}, handlers: Record<string, Parameters<typeof Upstream.start>[1]> = {}, logger?: Parameters<typeof startProxy>[3]) {
@@ -30,12 +17,12 @@ async function setup(names: string[], flags: Record<string, string | boolean> = 
   const upstreams: Record<string, Upstream> = {};
   for (const name of names) {
     const upstream = await Upstream.start(name, handlers[name]);
-    cleanups.push(() => upstream.close());
+    suite.defer(() => upstream.close());
     upstreams[name] = upstream;
-    await register(zk, base, 'svc1', name, upstream.address);
+    await register(suite.zk, base, 'svc1', name, upstream.address);
   }
-  const proxy = await startProxy(server.connectString, base, flags, logger);
-  cleanups.push(() => proxy.close());
+  const proxy = await startProxy(suite.server.connectString, base, flags, logger);
+  suite.defer(() => proxy.close());
   const instanceOf = (name: string): Instance => proxy.app.discovery.instances('svc1')!.find((i) => i.address === upstreams[name]!.address)!;
   return { base, upstreams, proxy, instanceOf };
 }
@@ -71,10 +58,10 @@ test('an instance whose server died (znode kept): 500 GETs and 100 POSTs at conc
 test('every instance refusing: 502 upstream_unavailable after 1 + --retries tries on distinct instances', async (t) => {
   const base = uniquePath('providers');
   const ports = await freePorts(4);
-  for (const port of ports) await register(zk, base, 'down', `d${port}`, `127.0.0.1:${port}`);
+  for (const port of ports) await register(suite.zk, base, 'down', `d${port}`, `127.0.0.1:${port}`);
   const { logger, lines } = captureLogger();
-  const proxy = await startProxy(server.connectString, base, { retries: '2', 'max-ejection-percent': '100' }, logger);
-  cleanups.push(() => proxy.close());
+  const proxy = await startProxy(suite.server.connectString, base, { retries: '2', 'max-ejection-percent': '100' }, logger);
+  suite.defer(() => proxy.close());
   const res = await proxy.request('/svc/down/x', { method: 'POST', body: 'x' });
   t.is(res.status, 502);
   const body = JSON.parse(res.body);
@@ -101,9 +88,9 @@ test('the overall --deadline bounds all tries: 504 upstream_timeout', async (t) 
 test('a WebSocket to an instance that refuses: 502 and the instance is ejected', async (t) => {
   const base = uniquePath('providers');
   const [port] = await freePorts(1);
-  await register(zk, base, 'ws', 'gone', `127.0.0.1:${port}`);
-  const proxy = await startProxy(server.connectString, base);
-  cleanups.push(() => proxy.close());
+  await register(suite.zk, base, 'ws', 'gone', `127.0.0.1:${port}`);
+  const proxy = await startProxy(suite.server.connectString, base);
+  suite.defer(() => proxy.close());
   const ws = new WebSocket(`ws://127.0.0.1:${proxy.app.address().port}/svc/ws/chat`);
   ws.on('error', () => {});
   const status = await new Promise<number | undefined>((resolve) => ws.once('unexpected-response', (_req, res) => resolve(res.statusCode)));
@@ -189,9 +176,9 @@ test('an instance answering 503 is ejected after --consecutive-5xx; when all are
 test('--max-ejection-percent 50 keeps at least half of the instances in rotation', async (t) => {
   const base = uniquePath('providers');
   const ports = await freePorts(4);
-  for (const port of ports) await register(zk, base, 'half', `h${port}`, `127.0.0.1:${port}`);
-  const p = await startProxy(server.connectString, base, { retries: '3' });
-  cleanups.push(() => p.close());
+  for (const port of ports) await register(suite.zk, base, 'half', `h${port}`, `127.0.0.1:${port}`);
+  const p = await startProxy(suite.server.connectString, base, { retries: '3' });
+  suite.defer(() => p.close());
   await p.request('/svc/half/x');
   t.is(p.app.health.stats().ejectionsTotal, 2, 'only 2 of 4 ejected');
   t.true(p.app.health.stats().ejectionsSkippedByPercent >= 1);

@@ -1,0 +1,119 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Discovery } from '../discovery/discovery.js';
+import type { Instance } from '../discovery/provider-table.js';
+import type { OutlierDetector } from '../health/outlier-detector.js';
+import type { Picker } from '../proxy/picker.js';
+import type { Metrics } from './metrics.js';
+
+/** Why the proxy is not ready, or ready. */
+export type Readiness =
+  | { readonly ready: true }
+  | { readonly ready: false; readonly reason: 'starting' | 'zookeeper_unreachable' | 'draining'; readonly message: string };
+
+export interface AdminDeps {
+  readonly discovery: Discovery;
+  readonly health: OutlierDetector;
+  readonly picker: Picker;
+  readonly metrics: Metrics;
+  readonly readiness: () => Readiness;
+  readonly logger: Logger;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) }).end(text);
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+function describeInstance(instance: Instance, deps: AdminDeps) {
+  const h = deps.health.describe(instance);
+  return {
+    id: instance.id,
+    address: instance.address,
+    host: instance.host,
+    port: instance.port,
+    weight: instance.weight,
+    metadata: instance.metadata,
+    format: instance.format,
+    path: instance.path,
+    health: {
+      status: h.healthy ? 'healthy' : 'ejected',
+      ejectedUntil: iso(h.ejectedUntil),
+      ejectionReason: h.ejectionReason ?? null,
+      ejections: h.ejections,
+      consecutiveFailures: h.consecutiveFailures,
+      lastFailure: h.lastFailure ? { outcome: h.lastFailure.outcome, at: iso(h.lastFailure.at) } : null,
+      inFlight: deps.picker.inFlight(instance),
+    },
+  };
+}
+
+function describeService(service: string, deps: AdminDeps) {
+  const entry = deps.discovery.table.get(service);
+  if (!entry) return { watched: false, instances: null };
+  return { watched: true, updatedAt: iso(entry.updatedAt), keptOnEmpty: entry.keptOnEmpty, instances: entry.instances.map((i) => describeInstance(i, deps)) };
+}
+
+function table(deps: AdminDeps) {
+  const stats = deps.discovery.stats();
+  return {
+    staleSeconds: stats.staleSeconds,
+    zookeeper: { state: stats.session.state, sessionId: stats.session.sessionId ?? null, reconnects: stats.session.reconnects, expiries: stats.session.expiries },
+    basePath: deps.discovery.basePath,
+  };
+}
+
+/**
+ * The operator's port: /healthz (liveness), /readyz (readiness), /providers[/<service>] (the
+ * table with health), /metrics (Prometheus). Kept off the proxy port, loopback by default.
+ */
+export function createAdminServer(deps: AdminDeps): Server {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method_not_allowed', message: 'the admin API is read-only: use GET' });
+    const path = url.pathname;
+    if (path === '/healthz') {
+      // Alive while the session is connected or being (re)established; auth failure or a closed
+      // session needs a human or a restart.
+      const state = deps.discovery.session.stats().state;
+      const ok = state !== 'auth_failed' && state !== 'closed';
+      return json(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unhealthy', zookeeper: state });
+    }
+    if (path === '/readyz') {
+      const r = deps.readiness();
+      const stale = deps.discovery.stats().staleSeconds;
+      return r.ready
+        ? json(res, 200, { status: 'ready', staleSeconds: stale, zookeeper: deps.discovery.session.stats().state })
+        : json(res, 503, { status: 'not_ready', reason: r.reason, message: r.message, staleSeconds: stale });
+    }
+    if (path === '/metrics') {
+      const text = await deps.metrics.render();
+      res.writeHead(200, { 'content-type': deps.metrics.contentType }).end(text);
+      return;
+    }
+    if (path === '/providers' || path === '/providers/') {
+      const services: Record<string, unknown> = {};
+      for (const service of deps.discovery.knownServices()) services[service] = describeService(service, deps);
+      return json(res, 200, { ...table(deps), services });
+    }
+    if (path.startsWith('/providers/')) {
+      let service = path.slice('/providers/'.length);
+      try {
+        service = decodeURIComponent(service);
+      } catch {
+        // Not valid percent-encoding: no service has that name; answered below.
+      }
+      if (!deps.discovery.knownServices().includes(service)) return json(res, 404, { error: 'unknown_service', message: `service ${service.slice(0, 200)} is not in the table`, service: service.slice(0, 200) });
+      return json(res, 200, { ...table(deps), service, ...describeService(service, deps) });
+    }
+    return json(res, 404, { error: 'not_found', message: 'try /healthz, /readyz, /providers, /providers/<service>, /metrics' });
+  };
+  return createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      deps.logger.error({ err }, 'admin request failed');
+      if (!res.headersSent) json(res, 500, { error: 'internal_error', message: 'admin request failed' });
+    });
+  });
+}

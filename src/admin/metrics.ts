@@ -1,0 +1,103 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Discovery } from '../discovery/discovery.js';
+import type { Instance } from '../discovery/provider-table.js';
+import type { OutlierDetector } from '../health/outlier-detector.js';
+import type { RequestDone } from '../proxy/handler.js';
+
+export interface MetricsDeps {
+  readonly discovery: Discovery;
+  readonly health: OutlierDetector;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** The proxy handler's per-request hook. */
+  readonly onRequestDone: (done: RequestDone) => void;
+  /** Text for GET /metrics. */
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+const SESSION_STATES = ['connecting', 'connected', 'disconnected', 'expired', 'auth_failed', 'closed', 'starting'] as const;
+
+function statusClass(status: number): string {
+  return status === 0 ? 'none' : `${Math.floor(status / 100)}xx`;
+}
+
+/**
+ * Prometheus metrics (prom-client) on their own registry. Per-request work is two label
+ * lookups; everything read from discovery and health is computed at scrape time.
+ */
+export function createMetrics(deps: MetricsDeps): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const { discovery, health } = deps;
+
+  const requests = new Counter({ name: 'zkroute_requests_total', help: 'Requests answered, by service, status class and outcome ("" service: not routed, invalid or unknown names).', labelNames: ['service', 'code_class', 'outcome'], registers: [registry] });
+  const duration = new Histogram({ name: 'zkroute_request_duration_seconds', help: 'Time from request to the end of forwarding (response headers and body sent), by service.', labelNames: ['service'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
+  const tries = new Counter({ name: 'zkroute_upstream_tries_total', help: 'Tries sent to instances (first tries and retries).', labelNames: ['service'], registers: [registry] });
+  const retries = new Counter({ name: 'zkroute_retries_total', help: 'Tries after the first, on another instance.', labelNames: ['service'], registers: [registry] });
+  const ejections = new Counter({ name: 'zkroute_ejections_total', help: 'Instances ejected by passive health.', labelNames: ['service', 'reason'], registers: [registry] });
+  const readmissions = new Counter({ name: 'zkroute_readmissions_total', help: 'Ejected instances re-admitted when their ejection expired.', labelNames: ['service'], registers: [registry] });
+  const panics = new Counter({ name: 'zkroute_panic_total', help: 'Times every instance of a service was ejected and all were used anyway (panic mode).', labelNames: ['service'], registers: [registry] });
+  health.on('ejected', (instance: Instance, reason: string) => ejections.inc({ service: instance.service, reason: reason.includes('5xx') ? 'consecutive_5xx' : reason }));
+  health.on('readmitted', (instance: Instance) => readmissions.inc({ service: instance.service }));
+  health.on('panic', (service: string) => panics.inc({ service }));
+
+  new Gauge({
+    name: 'zkroute_instances', help: 'Instances per service in the table, and how many are healthy.', labelNames: ['service', 'state'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const service of discovery.table.services()) {
+        const instances = discovery.table.get(service)?.instances ?? [];
+        let healthy = 0;
+        for (const i of instances) if (!health.isEjected(i)) healthy += 1;
+        this.set({ service, state: 'total' }, instances.length);
+        this.set({ service, state: 'healthy' }, healthy);
+      }
+    },
+  });
+  new Gauge({
+    name: 'zkroute_zookeeper_session_state', help: 'The ZooKeeper session state (1 for the current one).', labelNames: ['state'], registers: [registry],
+    collect() {
+      const now = discovery.session.stats().state;
+      for (const state of SESSION_STATES) this.set({ state }, state === now ? 1 : 0);
+    },
+  });
+  const fromStats = (name: string, help: string, read: () => number) => new Counter({
+    name, help, registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+  fromStats('zkroute_zookeeper_reconnects_total', 'Reconnections of the ZooKeeper session (same session).', () => discovery.session.stats().reconnects);
+  fromStats('zkroute_zookeeper_expiries_total', 'ZooKeeper sessions lost to expiry (a new one is opened).', () => discovery.session.stats().expiries);
+  new Counter({
+    name: 'zkroute_znodes_malformed_total', help: 'Instance znodes skipped because their data is unusable, by reason.', labelNames: ['reason'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(discovery.stats().malformedByReason)) this.inc({ reason }, n);
+    },
+  });
+  new Gauge({
+    name: 'zkroute_table_stale_seconds', help: 'Seconds since ZooKeeper last confirmed the table (0 while connected).', registers: [registry],
+    collect() {
+      this.set(discovery.stats().staleSeconds);
+    },
+  });
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    onRequestDone(done) {
+      requests.inc({ service: done.service, code_class: statusClass(done.status), outcome: done.outcome });
+      if (done.service !== '') duration.observe({ service: done.service }, done.durationMs / 1000);
+      if (done.tries > 0) {
+        tries.inc({ service: done.service }, done.tries);
+        if (done.tries > 1) retries.inc({ service: done.service }, done.tries - 1);
+      }
+    },
+    render: () => registry.metrics(),
+  };
+}
