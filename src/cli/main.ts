@@ -3,15 +3,19 @@ import { UsageError } from './args.js';
 import { PROVIDERS_USAGE, providersCommand } from './providers.js';
 import { PROXY_USAGE, proxyCommand } from './proxy.js';
 import { REGISTER_USAGE, registerCommand } from './register.js';
+import { DEV_USAGE, devCommand } from './dev.js';
 
 const USAGE = `usage: zkroute <command> [options]
 
 commands:
+  dev         run everything locally: ZooKeeper, demo services, the proxy (try this first)
   proxy       run the sidecar: /svc/<service>/... forwarded to an instance from ZooKeeper
   register    keep this instance's ephemeral znode in ZooKeeper (optionally health-checked, or around --exec)
   providers   list services and instances from ZooKeeper (--watch to follow changes)
   version     print the version
   help        show this text
+
+${DEV_USAGE}
 
 ${PROXY_USAGE}
 
@@ -40,6 +44,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case '--version':
         process.stdout.write(`${version()}\n`);
         return 0;
+      case 'dev':
+        return await devCommand(rest, process.stdout);
       case 'proxy':
         return await proxyCommand(rest, process.stdout);
       case 'register':

@@ -1,0 +1,79 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { Registration } from '../registration/registration.js';
+import type { ZkAuth } from '../zookeeper/client.js';
+
+export interface DemoService {
+  readonly service: string;
+  readonly id: string;
+  readonly port: number;
+}
+
+export interface DemoServices {
+  readonly instances: readonly DemoService[];
+  close(): Promise<void>;
+}
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/**
+ * Small real HTTP services for dev mode, registered in ZooKeeper like any service:
+ * `hello` (two instances: answers who it is) and `echo` (one: returns the request it got).
+ */
+export async function startDemoServices(options: { zookeeper: string; basePath: string; auth?: readonly ZkAuth[] }, logger: Logger): Promise<DemoServices> {
+  const servers: Server[] = [];
+  const registrations: Registration[] = [];
+  const instances: DemoService[] = [];
+  const demos: { service: string; id: string; handler: Parameters<typeof createServer>[1] }[] = [
+    ...['hello-1', 'hello-2'].map((id) => ({
+      service: 'hello',
+      id,
+      handler: ((req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify({ service: 'hello', instance: id, path: req.url, message: `hello from ${id}` })}\n`);
+      }) as Parameters<typeof createServer>[1],
+    })),
+    {
+      service: 'echo',
+      id: 'echo-1',
+      handler: (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify({ service: 'echo', instance: 'echo-1', method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') })}\n`);
+        });
+      },
+    },
+  ];
+  try {
+    for (const demo of demos) {
+      const server = createServer(demo.handler);
+      servers.push(server);
+      const port = await listen(server);
+      const registration = new Registration(
+        { zookeeper: options.zookeeper, basePath: options.basePath, service: demo.service, id: demo.id, host: '127.0.0.1', port, ...(options.auth ? { auth: options.auth } : {}) },
+        { logger },
+      );
+      registrations.push(registration);
+      await registration.start();
+      await registration.announce();
+      instances.push({ service: demo.service, id: demo.id, port });
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  async function close(): Promise<void> {
+    await Promise.all(registrations.map((r) => r.close().catch(() => {})));
+    for (const server of servers) {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  }
+  return { instances, close };
+}

@@ -1,0 +1,46 @@
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { spawnCli, stopAll } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
+
+test.after.always(() => stopAll());
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('dev mode: local ZooKeeper, demo services and proxy; requests succeed; SIGINT leaves nothing behind', async (t) => {
+  const run = spawnCli(['dev', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
+  try {
+    await waitFor('dev mode to be running', () => run.output().includes('Ctrl-C stops everything'), 60_000, 100);
+    const out = run.output();
+    const proxy = /proxy (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+    const admin = /admin (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+    const pid = Number(/local, pid (\d+)/.exec(out)![1]);
+    const dataDir = /data in (\S+)\)/.exec(out)![1]!;
+    t.true(alive(pid));
+
+    const seen = new Set<string>();
+    for (let i = 0; i < 30 && seen.size < 2; i++) {
+      const res = await fetch(`${proxy}/svc/hello/`);
+      t.is(res.status, 200);
+      seen.add(((await res.json()) as { instance: string }).instance);
+    }
+    t.deepEqual([...seen].sort(), ['hello-1', 'hello-2']);
+    const echo = await fetch(`${proxy}/svc/echo/anything?x=1`, { method: 'POST', body: 'hi there' });
+    t.like(await echo.json(), { service: 'echo', method: 'POST', path: '/anything?x=1', body: 'hi there' });
+    t.is((await fetch(`${admin}/readyz`)).status, 200);
+
+    run.child.kill('SIGINT');
+    t.is(await run.exited, 0, run.output());
+    await waitFor('the local ZooKeeper to be gone', () => !alive(pid), 10_000);
+    t.false(existsSync(dataDir), 'its temporary directory is removed');
+  } finally {
+    run.child.kill('SIGKILL');
+  }
+});
