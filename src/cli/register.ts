@@ -41,7 +41,7 @@ function httpUrlProblem(raw: string): string | undefined {
   }
 }
 
-const REGISTER_OPTIONS: readonly OptionSpec<keyof RegisterConfig>[] = [
+export const REGISTER_OPTIONS: readonly OptionSpec<keyof RegisterConfig>[] = [
   spec('zookeeper', 'zookeeper', connectString, undefined, 'ZooKeeper connect string: every ensemble member, optional /chroot'),
   spec('service', 'service', checked((v) => serviceNameProblem(v)), undefined, 'service name ([A-Za-z0-9._-], at most 128)'),
   spec('port', 'port', integer(1, 65535), undefined, 'port callers reach the instance on'),
