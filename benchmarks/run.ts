@@ -24,6 +24,8 @@ const { values: opts } = parseArgs({ options: {
   reps: { type: 'string' },
   out: { type: 'string', default: path.join(ROOT, 'benchmarks/results') },
   label: { type: 'string', default: '' },
+  /** Print the one-child update cost only (for iterating on discovery). */
+  'update-only': { type: 'boolean', default: false },
 } });
 const seconds = Number(opts.duration ?? (opts.quick ? 2 : 5));
 const reps = Number(opts.reps ?? (opts.quick ? 1 : 2));
@@ -58,6 +60,11 @@ async function main(): Promise<void> {
   const zkServer = await ZooKeeperServer.start();
   const zk = await connectZk({ connectString: zkServer.connectString });
   try {
+    if (opts['update-only']) {
+      const cpu = await updateCost(zk, zkServer.connectString, 1000, 20);
+      log(`one new child in a 1000-instance service: median ${median(cpu).toFixed(0)} us CPU (${cpu.map((c) => c.toFixed(0)).join(' ')})`);
+      return;
+    }
     // --- the three configurations -------------------------------------------------------
     const upstream = start(process.execPath, [path.join(ROOT, 'benchmarks/upstream.mjs')], { ...(LOAD_CPU ? { cpuList: LOAD_CPU } : {}) });
     const upPort = Number(await firstLine(upstream));
@@ -156,41 +163,7 @@ http {
 
     // --- discovery: one new child in a 1,000-instance service (CPU of a separate process) --
     const bigCount = 1000;
-    await zk.mkdirp('/providers/big');
-    await createMany(zk, Array.from({ length: bigCount }, (_, i) => `/providers/big/i-${i}`), (i) => `127.0.0.1:${10_000 + i}`, 200);
-    const child = start(process.execPath, ['--import', 'tsx', path.join(ROOT, 'benchmarks/discovery-child.ts'), 'update', zkServer.connectString, '/providers']);
-    const lines: string[] = [];
-    let waiting: ((line: string) => void) | undefined;
-    let buffer = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      buffer += c.toString();
-      let nl;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (waiting) {
-          const w = waiting;
-          waiting = undefined;
-          w(line);
-        } else lines.push(line);
-      }
-    });
-    const nextLine = () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise<string>((r) => (waiting = r)));
-    const ready = await nextLine();
-    if (!ready.startsWith(`ready ${bigCount}`)) throw new Error(`discovery child: ${ready}`);
-    const updateCpuUs: number[] = [];
-    for (let i = 0; i < (opts.quick ? 5 : 20); i++) {
-      await sleep(50);
-      child.stdin!.write('mark\n');
-      const mark = Number((await nextLine()).split(' ')[1]);
-      const pathI = `/providers/big/new-${i}`;
-      await zk.create(pathI, `127.0.0.2:${20_000 + i}`);
-      const changed = Number((await nextLine()).split(' ')[1]);
-      updateCpuUs.push(changed - mark);
-      await zk.delete(pathI);
-      await nextLine(); // the delete's change
-    }
-    child.stdin!.write('quit\n');
+    const updateCpuUs = await updateCost(zk, zkServer.connectString, bigCount, opts.quick ? 5 : 20);
     log(`one new child in a ${bigCount}-instance service: median ${median(updateCpuUs).toFixed(0)} us CPU`);
 
     // --- memory for 1,000 services x 10 instances ------------------------------------------
@@ -225,6 +198,47 @@ http {
     await zkServer.close();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** Discovery CPU (in its own process) to apply one new child to a `count`-instance service. */
+async function updateCost(zk: ZkClient, connectString: string, count: number, samples: number): Promise<number[]> {
+  await zk.mkdirp('/providers/big');
+  await createMany(zk, Array.from({ length: count }, (_, i) => `/providers/big/i-${i}`), (i) => `127.0.0.1:${10_000 + i}`, 200);
+  const child = start(process.execPath, ['--import', 'tsx', path.join(ROOT, 'benchmarks/discovery-child.ts'), 'update', connectString, '/providers']);
+  const lines: string[] = [];
+  let waiting: ((line: string) => void) | undefined;
+  let buffer = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    buffer += c.toString();
+    let nl;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (waiting) {
+        const w = waiting;
+        waiting = undefined;
+        w(line);
+      } else lines.push(line);
+    }
+  });
+  const nextLine = () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise<string>((r) => (waiting = r)));
+  const ready = await nextLine();
+  if (!ready.startsWith(`ready ${count}`)) throw new Error(`discovery child: ${ready}`);
+  const cpu: number[] = [];
+  const warmup = 50;
+  for (let i = 0; i < samples + warmup; i++) {
+    await sleep(20);
+    child.stdin!.write('mark\n');
+    await nextLine(); // marked
+    const pathI = `/providers/big/new-${i}`;
+    await zk.create(pathI, `127.0.0.2:${20_000 + i}`);
+    const used = Number((await nextLine()).split(' ')[1]);
+    if (i >= warmup) cpu.push(used);
+    await zk.delete(pathI);
+    await nextLine(); // the delete's change
+  }
+  child.stdin!.write('quit\n');
+  return cpu;
 }
 
 export interface Summary {

@@ -191,15 +191,28 @@ export class ChildrenWatcher {
       return;
     }
 
-    const present = new Set(names);
-    for (const name of this.#cache.keys()) {
-      if (!present.has(name)) {
-        this.#cache.delete(name);
-        this.#stale.delete(name);
-        this.#dataWatched.delete(name);
+    // One pass over the list; a Set of names only when something was removed.
+    const toRead: string[] = [];
+    let known = 0;
+    for (const name of names) {
+      if (!this.#cache.has(name)) toRead.push(name);
+      else {
+        known += 1;
+        if (this.#stale.has(name)) toRead.push(name);
       }
     }
-    const toRead = names.filter((name) => !this.#cache.has(name) || this.#stale.has(name));
+    const present = new Set<string>();
+    if (known < this.#cache.size) {
+      for (const name of names) present.add(name);
+      for (const name of this.#cache.keys()) {
+        if (!present.has(name)) {
+          this.#cache.delete(name);
+          this.#stale.delete(name);
+          this.#dataWatched.delete(name);
+        }
+      }
+    }
+    const vanished = new Set<string>();
     let transientFailure: unknown;
     await Promise.all(toRead.map(async (name) => {
       try {
@@ -208,7 +221,7 @@ export class ChildrenWatcher {
         if (isZkError(err, 'NO_NODE')) {
           // Vanished between listing and reading: normal. The children watch reports it.
           this.#cache.delete(name);
-          present.delete(name);
+          vanished.add(name);
         } else {
           transientFailure = err;
         }
@@ -217,7 +230,7 @@ export class ChildrenWatcher {
     const children = new Map<string, ChildNode>();
     for (const name of names) {
       const node = this.#cache.get(name);
-      if (node && present.has(name)) children.set(name, node);
+      if (node && !vanished.has(name)) children.set(name, node);
     }
     this.#onSnapshot({ kind: 'children', children });
     // Children whose read failed keep their last data (or stay out until read): retry.

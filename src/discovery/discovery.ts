@@ -54,6 +54,13 @@ export interface DiscoveryStats {
   readonly maxSyncsInFlightPerPath: number;
 }
 
+interface DecodedChild {
+  readonly czxid: number;
+  readonly version: number;
+  /** Undefined when the data was unusable (counted once when first seen). */
+  readonly instance: Instance | undefined;
+}
+
 interface Deferred {
   readonly promise: Promise<void>;
   resolve(): void;
@@ -99,6 +106,8 @@ export class Discovery extends EventEmitter {
   #knownServices = new Set<string>();
   #baseMissing = false;
   readonly #malformedSeen = new Set<string>();
+  /** Decoded children per service, by znode path (see #decode). */
+  readonly #decoded = new Map<string, Map<string, DecodedChild>>();
   readonly #malformedByReason: Record<string, number> = {};
   #malformed = 0;
   #closed = false;
@@ -110,8 +119,19 @@ export class Discovery extends EventEmitter {
     this.layout = options.layout ?? 'nested';
     this.#logger = deps.logger.child({ component: 'discovery' });
     this.table = new ProviderTable({ keepLastOnEmpty: options.keepLastOnEmpty ?? true });
+    let logged = new Map<string, readonly Instance[]>();
     this.table.on('change', (service: string, entry: ServiceEntry) => {
-      this.#logger.info({ service, instances: entry.instances.map((i) => i.address) }, 'providers changed');
+      if (this.#logger.isLevelEnabled('info')) {
+        // What changed, not the whole set: a 1,000-instance service logs one address.
+        const before = new Set((logged.get(service) ?? []).map((i) => i.address));
+        const after = new Set(entry.instances.map((i) => i.address));
+        const added = [...after].filter((a) => !before.has(a));
+        const removed = [...before].filter((a) => !after.has(a));
+        this.#logger.info({ service, count: entry.instances.length, added: added.slice(0, 20), removed: removed.slice(0, 20) }, 'providers changed');
+        logged.set(service, entry.instances);
+      } else if (logged.size > 0) {
+        logged = new Map();
+      }
       this.emit('change', service, entry.instances);
     });
     this.#ownsSession = deps.session === undefined;
@@ -252,28 +272,45 @@ export class Discovery extends EventEmitter {
     }
   }
 
+  /**
+   * Instances from a service's children. A child decoded before (same znode, same version) is
+   * reused as is: one change in a 1,000-instance service decodes one child, not 1,000.
+   */
   #decode(service: string, children: readonly ChildNode[]): Instance[] {
+    const previous = this.#decoded.get(service);
+    const next = new Map<string, DecodedChild>();
     const instances: Instance[] = [];
     for (const child of children) {
       if (!child.data || !child.stat) continue;
-      const result = decodeInstanceData(child.data);
-      if (result.ok) {
-        const { endpoint } = result;
-        instances.push({
-          ...endpoint,
-          service,
-          id: child.name,
-          path: child.path,
-          address: endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`,
-          uid: `${child.path}#${child.stat.czxid}`,
-          createdZxid: child.stat.czxid,
-          version: child.stat.version,
-        });
-      } else {
-        this.#noteMalformed(service, child, result.reason, result.detail);
-      }
+      const cached = previous?.get(child.path);
+      const entry = cached && cached.czxid === child.stat.czxid && cached.version === child.stat.version ? cached : this.#decodeChild(service, child);
+      next.set(child.path, entry);
+      if (entry.instance) instances.push(entry.instance);
     }
+    if (next.size > 0) this.#decoded.set(service, next);
+    else this.#decoded.delete(service);
     return instances;
+  }
+
+  #decodeChild(service: string, child: ChildNode): DecodedChild {
+    const stat = child.stat!;
+    const result = decodeInstanceData(child.data!);
+    if (!result.ok) {
+      this.#noteMalformed(service, child, result.reason, result.detail);
+      return { czxid: stat.czxid, version: stat.version, instance: undefined };
+    }
+    const { endpoint } = result;
+    const instance: Instance = Object.freeze({
+      ...endpoint,
+      service,
+      id: child.name,
+      path: child.path,
+      address: endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`,
+      uid: `${child.path}#${stat.czxid}`,
+      createdZxid: stat.czxid,
+      version: stat.version,
+    });
+    return { czxid: stat.czxid, version: stat.version, instance };
   }
 
   /** Counts and logs a bad znode once per znode version. */

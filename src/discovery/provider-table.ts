@@ -29,18 +29,55 @@ export interface ProviderTableOptions {
   readonly keepLastOnEmpty?: boolean;
 }
 
-function signature(instances: readonly Instance[]): string {
-  return instances.map((i) => `${i.uid}@${i.version}`).join(',');
+/** Same set of znodes at the same versions (any order)? */
+function sameSet(previous: readonly Instance[], next: readonly Instance[]): boolean {
+  if (previous.length !== next.length) return false;
+  // Discovery reuses the Instance object of an unchanged znode: identity settles most cases.
+  const objects = new Set<Instance>(previous);
+  let identical = true;
+  for (const i of next) {
+    if (!objects.has(i)) {
+      identical = false;
+      break;
+    }
+  }
+  if (identical) return true;
+  const keys = new Set<string>();
+  for (const i of previous) keys.add(`${i.uid}@${i.version}`);
+  for (const i of next) if (!keys.has(`${i.uid}@${i.version}`)) return false;
+  return true;
 }
 
-/** Orders by address and keeps one instance per host:port (the oldest znode wins). */
-function dedupe(instances: readonly Instance[]): Instance[] {
-  const byAddress = new Map<string, Instance>();
-  for (const instance of instances) {
-    const existing = byAddress.get(instance.address);
-    if (!existing || instance.createdZxid < existing.createdZxid) byAddress.set(instance.address, instance);
+function byAddress(a: Instance, b: Instance): number {
+  return a.address < b.address ? -1 : a.address > b.address ? 1 : 0;
+}
+
+/**
+ * Orders by address and keeps one instance per host:port (the oldest znode wins). With the
+ * previous (sorted) set, instances carried over keep their order and only the new ones are
+ * sorted and merged in: a one-child change in a large service costs O(n), not O(n log n).
+ */
+function dedupe(instances: readonly Instance[], previous?: readonly Instance[]): Instance[] {
+  let sorted: Instance[];
+  if (previous && previous.length > 0) {
+    const pending = new Set(instances);
+    const kept: Instance[] = [];
+    for (const i of previous) if (pending.delete(i)) kept.push(i);
+    const added = [...pending].sort(byAddress);
+    sorted = new Array<Instance>(kept.length + added.length);
+    let k = 0;
+    let a = 0;
+    for (let o = 0; o < sorted.length; o++) sorted[o] = a >= added.length || (k < kept.length && byAddress(kept[k]!, added[a]!) <= 0) ? kept[k++]! : added[a++]!;
+  } else {
+    sorted = [...instances].sort(byAddress);
   }
-  return [...byAddress.values()].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  const out: Instance[] = [];
+  for (const instance of sorted) {
+    const last = out[out.length - 1];
+    if (last?.address !== instance.address) out.push(instance);
+    else if (instance.createdZxid < last.createdZxid) out[out.length - 1] = instance;
+  }
+  return out;
 }
 
 export type ReplaceOutcome = 'changed' | 'unchanged' | 'kept_on_empty';
@@ -71,7 +108,7 @@ export class ProviderTable extends EventEmitter {
   /** Replaces a service's set. Only call with the result of a successful read. */
   replace(service: string, instances: readonly Instance[]): ReplaceOutcome {
     const previous = this.#entries.get(service);
-    const next = dedupe(instances);
+    const next = dedupe(instances, previous?.instances);
     this.#duplicatesDropped += instances.length - next.length;
     if (next.length === 0 && this.#keepLastOnEmpty && previous && previous.instances.length > 0) {
       if (!previous.keptOnEmpty) {
@@ -80,7 +117,7 @@ export class ProviderTable extends EventEmitter {
       }
       return 'kept_on_empty';
     }
-    if (previous && !previous.keptOnEmpty && signature(previous.instances) === signature(next)) return 'unchanged';
+    if (previous && !previous.keptOnEmpty && sameSet(previous.instances, next)) return 'unchanged';
     const entry: ServiceEntry = { instances: Object.freeze(next), updatedAt: Date.now(), keptOnEmpty: false };
     this.#entries.set(service, entry);
     this.emit('change', service, entry);
