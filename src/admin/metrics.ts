@@ -87,15 +87,27 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
   });
 
+  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
+  const serviceChildren = new Map<string, { duration: ReturnType<typeof duration.labels>; tries: ReturnType<typeof tries.labels>; retries: ReturnType<typeof retries.labels> }>();
   return {
     registry,
     contentType: registry.contentType,
     onRequestDone(done) {
-      requests.inc({ service: done.service, code_class: statusClass(done.status), outcome: done.outcome });
-      if (done.service !== '') duration.observe({ service: done.service }, done.durationMs / 1000);
+      // Labelled children are looked up once per label set: prom-client hashes labels per call.
+      const key = `${done.service}\u0000${done.status}\u0000${done.outcome}`;
+      let counter = requestChildren.get(key);
+      if (!counter) requestChildren.set(key, (counter = requests.labels(done.service, statusClass(done.status), done.outcome)));
+      counter.inc();
+      if (done.service === '') return;
+      let perService = serviceChildren.get(done.service);
+      if (!perService) {
+        perService = { duration: duration.labels(done.service), tries: tries.labels(done.service), retries: retries.labels(done.service) };
+        serviceChildren.set(done.service, perService);
+      }
+      perService.duration.observe(done.durationMs / 1000);
       if (done.tries > 0) {
-        tries.inc({ service: done.service }, done.tries);
-        if (done.tries > 1) retries.inc({ service: done.service }, done.tries - 1);
+        perService.tries.inc(done.tries);
+        if (done.tries > 1) perService.retries.inc(done.tries - 1);
       }
     },
     render: () => registry.metrics(),

@@ -13,8 +13,35 @@ export interface ForwardRequest {
   readonly body: null | Buffer | Readable;
   /** Per-try limit on waiting for response headers. */
   readonly tryTimeoutMs: number;
-  /** Aborted when the client goes away or the request's deadline passes. */
-  readonly signal: AbortSignal;
+  /** Cancelled when the client goes away or the request's deadline passes. */
+  readonly cancel: Cancellation;
+}
+
+/**
+ * A one-shot cancel with a reason and at most one listener: what an AbortController gives,
+ * without the EventTarget machinery on every request.
+ */
+export class Cancellation {
+  #reason: Error | undefined;
+  #listener: ((reason: Error) => void) | undefined;
+
+  get reason(): Error | undefined {
+    return this.#reason;
+  }
+
+  cancel(reason: Error): void {
+    if (this.#reason) return;
+    this.#reason = reason;
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.(reason);
+  }
+
+  /** Sets the listener (replacing the last one); it runs at once if already cancelled. */
+  onCancel(listener: ((reason: Error) => void) | undefined): void {
+    if (this.#reason && listener) listener(this.#reason);
+    else this.#listener = listener;
+  }
 }
 
 /**
@@ -32,9 +59,9 @@ export type ForwardOutcome =
   | { readonly kind: 'response-interrupted'; readonly status: number; readonly code: string }
   | { readonly kind: 'client-aborted'; readonly responseStarted: boolean };
 
-/** `signal.reason` when the client went away: the try ends as `client-aborted`. */
+/** The cancel reason when the client went away: the try ends as `client-aborted`. */
 export const CLIENT_GONE = new Error('client went away');
-/** `signal.reason` when the request's overall deadline passed: the try ends as `timeout`. */
+/** The cancel reason when the request's overall deadline passed: the try ends as `timeout`. */
 export const DEADLINE_PASSED = new Error('request deadline passed');
 
 export type OutcomeKind = ForwardOutcome['kind'];

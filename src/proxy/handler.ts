@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Instance } from '../discovery/provider-table.js';
 import { ProxyError, RETRY_AFTER_SEC, type ErrorCode } from '../errors.js';
-import { CLIENT_GONE, DEADLINE_PASSED, type ForwardOutcome, type Forwarder } from './forwarder.js';
+import { Cancellation, CLIENT_GONE, DEADLINE_PASSED, type ForwardOutcome, type Forwarder } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
 import type { Picker } from './picker.js';
 import { prepareBody } from './request-body.js';
@@ -94,9 +94,9 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
       return;
     }
 
-    const controller = new AbortController();
+    const cancel = new Cancellation();
     const onClose = () => {
-      if (!res.writableFinished) controller.abort(CLIENT_GONE);
+      if (!res.writableFinished) cancel.cancel(CLIENT_GONE);
     };
     res.once('close', onClose);
     let body;
@@ -108,14 +108,14 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
       return;
     }
     const deadlineAt = startedAt + options.deadlineMs;
-    const deadline = setTimeout(() => controller.abort(DEADLINE_PASSED), options.deadlineMs);
+    const deadline = setTimeout(() => cancel.cancel(DEADLINE_PASSED), options.deadlineMs);
     const headers = upstreamRequestHeaders(req.headers, {
       peer: req.socket.remoteAddress,
       proto: 'http',
       prefix: route.prefix,
       host: req.headers.host ?? '',
     });
-    const request = { method, path: route.upstreamPath, headers, body: body.body, tryTimeoutMs: options.tryTimeoutMs, signal: controller.signal };
+    const request = { method, path: route.upstreamPath, headers, body: body.body, tryTimeoutMs: options.tryTimeoutMs, cancel };
 
     const tried: Instance[] = [];
     let last: ForwardOutcome | undefined;

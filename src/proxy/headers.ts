@@ -67,3 +67,25 @@ export function clientResponseHeaders(upstream: IncomingHttpHeaders | Record<str
   }
   return out;
 }
+
+/**
+ * The same for undici's raw response headers ([name, value, ...] as Buffers): a flat list for
+ * `res.writeHead`, without building a header object first.
+ */
+export function clientResponseRawHeaders(raw: readonly Buffer[]): string[] {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
+      named = connectionTokens(raw[i + 1]!.toString('latin1'));
+      break;
+    }
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  return out;
+}

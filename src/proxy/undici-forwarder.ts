@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { Instance } from '../discovery/provider-table.js';
 import { CLIENT_GONE, DEADLINE_PASSED, type ForwardOutcome, type ForwardRequest, type Forwarder } from './forwarder.js';
-import { clientResponseHeaders } from './headers.js';
+import { clientResponseRawHeaders } from './headers.js';
 
 export interface UndiciForwarderOptions {
   /** TCP connect limit per attempt (a timeout counts as a connect failure). */
@@ -27,6 +27,78 @@ const CONNECT_ERRORS = new Set([
 function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'UNKNOWN';
+}
+
+/**
+ * One try, as an undici dispatch handler (the callback API undici runs on, so no wrapper, no
+ * AbortSignal and no header object per request): response headers go straight to the client
+ * response, body chunks are written with backpressure, and the ending becomes an outcome.
+ */
+class TryHandler implements Dispatcher.DispatchHandler {
+  readonly #request: ForwardRequest;
+  readonly #res: ServerResponse;
+  readonly #done: (outcome: ForwardOutcome) => void;
+  #abort: ((err: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  #status = 0;
+  #finished = false;
+
+  constructor(request: ForwardRequest, res: ServerResponse, done: (outcome: ForwardOutcome) => void) {
+    this.#request = request;
+    this.#res = res;
+    this.#done = done;
+    request.cancel.onCancel((reason) => this.#abort?.(reason));
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    const reason = this.#request.cancel.reason;
+    if (reason) abort(reason);
+    else this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx: Node answers 100-continue to the client itself
+    const res = this.#res;
+    res.writeHead(statusCode, clientResponseRawHeaders(rawHeaders));
+    this.#status = statusCode;
+    this.#resume = resume;
+    res.on('drain', resume);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.#res.write(chunk);
+  }
+
+  onComplete(): void {
+    this.#res.end();
+    this.#finish(null);
+  }
+
+  onError(err: Error): void {
+    // After the status line went out the client's response can only be cut.
+    if (this.#status !== 0) this.#res.destroy();
+    this.#finish(err);
+  }
+
+  #finish(err: Error | null): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#request.cancel.onCancel(undefined);
+    const status = this.#status;
+    if (this.#resume) this.#res.off('drain', this.#resume);
+    const reason = this.#request.cancel.reason;
+    let outcome: ForwardOutcome;
+    if (reason === CLIENT_GONE) outcome = { kind: 'client-aborted', responseStarted: status !== 0 };
+    else if (err === null) outcome = status >= 500 ? { kind: 'upstream-5xx', status } : { kind: 'ok', status };
+    else if (status !== 0) outcome = { kind: 'response-interrupted', status, code: reason === DEADLINE_PASSED ? 'DEADLINE' : errorCode(err) };
+    else if (reason === DEADLINE_PASSED) outcome = { kind: 'timeout', code: 'DEADLINE' };
+    else {
+      const code = errorCode(err);
+      outcome = CONNECT_ERRORS.has(code) ? { kind: 'connect-failed', code } : code === 'UND_ERR_HEADERS_TIMEOUT' ? { kind: 'timeout', code } : { kind: 'reset-before-response', code };
+    }
+    this.#done(outcome);
+  }
 }
 
 /** Plain HTTP forwarding over one keep-alive undici Pool per instance address. */
@@ -59,41 +131,20 @@ export class UndiciForwarder implements Forwarder {
     if (this.#closed) return Promise.resolve({ kind: 'connect-failed', code: 'FORWARDER_CLOSED' });
     const pool = this.#pool(instance);
     return new Promise((resolve) => {
-      let status = 0;
-      const factory = ({ statusCode, headers }: { statusCode: number; headers: Record<string, string | string[] | undefined> }) => {
-        res.writeHead(statusCode, clientResponseHeaders(headers));
-        status = statusCode;
-        return res;
-      };
-      const done = (err: Error | null) => {
-        const { signal } = request;
-        if (signal.aborted && signal.reason === CLIENT_GONE) resolve({ kind: 'client-aborted', responseStarted: status !== 0 });
-        else if (err === null) resolve(status >= 500 ? { kind: 'upstream-5xx', status } : { kind: 'ok', status });
-        else if (status !== 0) resolve({ kind: 'response-interrupted', status, code: signal.reason === DEADLINE_PASSED ? 'DEADLINE' : errorCode(err) });
-        else if (signal.aborted && signal.reason === DEADLINE_PASSED) resolve({ kind: 'timeout', code: 'DEADLINE' });
-        else {
-          const code = errorCode(err);
-          if (CONNECT_ERRORS.has(code)) resolve({ kind: 'connect-failed', code });
-          else if (code === 'UND_ERR_HEADERS_TIMEOUT') resolve({ kind: 'timeout', code });
-          else resolve({ kind: 'reset-before-response', code });
-        }
-      };
+      const handler = new TryHandler(request, res, resolve);
       try {
-        pool.stream(
+        pool.dispatch(
           {
             path: request.path,
-            method: request.method as 'GET',
+            method: request.method as Dispatcher.HttpMethod,
             headers: request.headers,
             body: request.body,
-            signal: request.signal,
             headersTimeout: request.tryTimeoutMs,
-            opaque: null,
           },
-          factory,
-          done,
+          handler,
         );
       } catch (err) {
-        done(err as Error);
+        handler.onError(err as Error);
       }
     });
   }
