@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Limiter } from './limiter.js';
 import type { WatchEvent, ZkClient, ZkStat } from '../zookeeper/client.js';
 import { isTransientZkError, isZkError } from '../zookeeper/errors.js';
 import type { ZkSession } from '../zookeeper/session.js';
@@ -30,6 +31,8 @@ export interface ChildrenWatcherDeps {
   readonly session: ZkSession;
   readonly logger: Logger;
   readonly onSnapshot: (snapshot: ChildrenSnapshot) => void;
+  /** Bounds data reads in flight across watchers (none: unbounded). */
+  readonly limiter?: Limiter;
 }
 
 export interface ChildrenWatcherStats {
@@ -54,6 +57,7 @@ export class ChildrenWatcher {
   readonly #session: ZkSession;
   readonly #logger: Logger;
   readonly #onSnapshot: (snapshot: ChildrenSnapshot) => void;
+  readonly #limiter: Limiter | undefined;
   readonly #cache = new Map<string, ChildNode>();
   readonly #stale = new Set<string>();
   readonly #dataWatched = new Set<string>();
@@ -79,6 +83,7 @@ export class ChildrenWatcher {
     this.#session = deps.session;
     this.#logger = deps.logger;
     this.#onSnapshot = deps.onSnapshot;
+    this.#limiter = deps.limiter;
   }
 
   /** Starts watching; snapshots arrive through onSnapshot. */
@@ -216,7 +221,7 @@ export class ChildrenWatcher {
     let transientFailure: unknown;
     await Promise.all(toRead.map(async (name) => {
       try {
-        await this.#readChild(client, name);
+        await (this.#limiter ? this.#limiter.run(() => this.#readChild(client, name)) : this.#readChild(client, name));
       } catch (err) {
         if (isZkError(err, 'NO_NODE')) {
           // Vanished between listing and reading: normal. The children watch reports it.

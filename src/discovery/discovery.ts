@@ -4,6 +4,7 @@ import type { ZkAuth } from '../zookeeper/client.js';
 import { ZkSession, type ZkSessionStats } from '../zookeeper/session.js';
 import { ChildrenWatcher, type ChildNode, type ChildrenSnapshot } from './children-watcher.js';
 import { decodeInstanceData, type RejectReason } from './instance-data.js';
+import { Limiter } from './limiter.js';
 import { isValidServiceName, sequentialServiceName, watchedParent, type Layout } from './paths.js';
 import { ProviderTable, type Instance, type ServiceEntry } from './provider-table.js';
 
@@ -100,6 +101,8 @@ export class Discovery extends EventEmitter {
   readonly #logger: Logger;
   readonly #session: ZkSession;
   readonly #ownsSession: boolean;
+  /** Data reads in flight across all watchers (PERFORMANCE.md: parallel, but bounded). */
+  readonly #limiter = new Limiter(256);
   readonly #serviceWatchers = new Map<string, { watcher: ChildrenWatcher; first: Deferred }>();
   #baseWatcher: ChildrenWatcher | undefined;
   readonly #baseLoaded = deferred();
@@ -155,7 +158,7 @@ export class Discovery extends EventEmitter {
     if (!this.#session.client) await this.#session.start();
     this.#baseWatcher = new ChildrenWatcher(
       { path: this.basePath, readData: this.layout === 'sequential' },
-      { session: this.#session, logger: this.#logger, onSnapshot: (s) => this.#onBaseSnapshot(s) },
+      { session: this.#session, logger: this.#logger, limiter: this.#limiter, onSnapshot: (s) => this.#onBaseSnapshot(s) },
     );
     this.#baseWatcher.start();
     for (const service of this.#options.services ?? []) this.#watch(service);
@@ -222,6 +225,7 @@ export class Discovery extends EventEmitter {
       {
         session: this.#session,
         logger: this.#logger,
+        limiter: this.#limiter,
         onSnapshot: (snapshot) => {
           this.#applyServiceSnapshot(service, snapshot);
           first.resolve();

@@ -49,6 +49,8 @@ export class ZkSession extends EventEmitter {
 
   constructor(options: ZkSessionOptions, deps: ZkSessionDeps) {
     super();
+    // Every watched path listens for new sessions: hundreds of listeners are normal here.
+    this.setMaxListeners(0);
     this.#options = options;
     this.#logger = deps.logger.child({ component: 'zookeeper' });
     this.#connect = deps.connect ?? ((o) => ZkClient.connect(o));

@@ -4,15 +4,16 @@
 //     the CPU used from the mark to the table change.
 //   memory <zk> <base> <services>: load that many services (svc-0..), print RSS before/after (MiB).
 import { createInterface } from 'node:readline';
-import { createDiscovery } from '../src/discovery/discovery.js';
-import { silentLogger } from '../src/log.js';
+// Plain JavaScript on the compiled dist/ (npm run build), as zkroute runs in production: no
+// TypeScript loader in the measured process.
+import { createDiscovery, silentLogger } from '../dist/index.js';
 
-const [mode, zookeeper, basePath, count] = process.argv.slice(2) as [string, string, string, string?];
+const [mode, zookeeper, basePath, count] = process.argv.slice(2);
 const cpuUs = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
-const gc = () => (globalThis as { gc?: () => void }).gc?.();
+const gc = () => globalThis.gc?.();
 
 if (mode === 'update') {
   const d = createDiscovery({ zookeeper, basePath, services: ['big'] }, { logger: silentLogger() });
@@ -21,7 +22,7 @@ if (mode === 'update') {
   // CPU is read right after `marked` is written and right when the change lands, so the
   // printing and stdin handling stay outside the measured span.
   let markedAt = 0;
-  d.on('change', (service: string) => {
+  d.on('change', (service) => {
     if (service === 'big') console.log(`changed ${cpuUs() - markedAt}`);
   });
   console.log(`ready ${d.instances('big')?.length ?? 0}`);
@@ -43,8 +44,18 @@ if (mode === 'update') {
   let instances = 0;
   for (const s of services) instances += d.instances(s)?.length ?? 0;
   gc();
-  const after = process.memoryUsage().rss;
-  console.log(JSON.stringify({ instances, rssBeforeMiB: before / 2 ** 20, rssAfterMiB: after / 2 ** 20 }));
+  const loaded = process.memoryUsage();
+  // V8 keeps the heap it grew while loading for a while; RSS after it settles is the steady state.
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    gc();
+  }
+  const settled = process.memoryUsage();
+  const mib = (n) => Math.round((n / 2 ** 20) * 10) / 10;
+  console.log(JSON.stringify({
+    instances, rssBeforeMiB: mib(before), rssLoadedMiB: mib(loaded.rss), rssSettledMiB: mib(settled.rss),
+    heapUsedMiB: mib(settled.heapUsed), heapTotalMiB: mib(settled.heapTotal), externalMiB: mib(settled.external),
+  }));
   await d.close();
 }
 process.exit(0);
