@@ -146,12 +146,31 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
   };
   const admin = createAdminServer({ discovery, health, picker, metrics, readiness, logger });
 
-  // Health state and pools follow the table: gone instances drop theirs.
-  discovery.on('change', () => {
-    const live: Instance[] = [];
-    for (const service of discovery.table.services()) live.push(...(discovery.table.get(service)?.instances ?? []));
-    forwarder.retain(live);
-    health.forget(new Set(live.map((i) => i.uid)));
+  // Health state and pools follow the table: gone instances drop theirs. Work per change is
+  // proportional to the service that changed, not to the whole table.
+  const lastSets = new Map<string, readonly Instance[]>();
+  const addressRefs = new Map<string, number>();
+  discovery.on('change', (service: string, instances: readonly Instance[]) => {
+    const before = lastSets.get(service) ?? [];
+    lastSets.set(service, instances);
+    const now = new Set(instances);
+    const then = new Set(before);
+    for (const i of instances) if (!then.has(i)) addressRefs.set(i.address, (addressRefs.get(i.address) ?? 0) + 1);
+    const removed = before.filter((i) => !now.has(i));
+    if (removed.length === 0) return;
+    const goneAddresses: string[] = [];
+    for (const i of removed) {
+      const refs = (addressRefs.get(i.address) ?? 1) - 1;
+      if (refs > 0) addressRefs.set(i.address, refs);
+      else {
+        addressRefs.delete(i.address);
+        goneAddresses.push(i.address);
+      }
+    }
+    forwarder.release(goneAddresses);
+    // A new version of the same znode keeps its uid (and its health record).
+    const uids = new Set(instances.map((i) => i.uid));
+    health.forget(removed.map((i) => i.uid).filter((uid) => !uids.has(uid)));
   });
 
   /** Connects to ZooKeeper, retrying with backoff while it is unreachable (until closed). */

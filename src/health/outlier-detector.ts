@@ -159,10 +159,12 @@ export class OutlierDetector extends EventEmitter {
     };
   }
 
-  /** Drops health state of instances no longer in the table. */
-  forget(liveUids: ReadonlySet<string>): void {
-    for (const uid of this.#state.keys()) if (!liveUids.has(uid)) this.#state.delete(uid);
-    for (const uid of this.#ejections.keys()) if (!liveUids.has(uid)) this.#ejections.del(uid);
+  /** Drops the health state of instances (by uid) that left the table. */
+  forget(uids: Iterable<string>): void {
+    for (const uid of uids) {
+      this.#state.delete(uid);
+      this.#ejections.del(uid);
+    }
   }
 
   stats(): OutlierStats {

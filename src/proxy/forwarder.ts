@@ -74,7 +74,7 @@ export interface Forwarder {
    * Never rejects: every ending is an outcome.
    */
   forward(request: ForwardRequest, instance: Instance, res: ServerResponse): Promise<ForwardOutcome>;
-  /** Closes pools of instances no longer listed (in-flight requests finish first). */
-  retain(instances: Iterable<Instance>): void;
+  /** Closes the pools of addresses no longer listed (in-flight requests finish first). */
+  release(addresses: Iterable<string>): void;
   close(): Promise<void>;
 }

@@ -149,11 +149,10 @@ export class UndiciForwarder implements Forwarder {
     });
   }
 
-  retain(instances: Iterable<Instance>): void {
-    const keep = new Set<string>();
-    for (const instance of instances) keep.add(instance.address);
-    for (const [address, pool] of this.#pools) {
-      if (keep.has(address)) continue;
+  release(addresses: Iterable<string>): void {
+    for (const address of addresses) {
+      const pool = this.#pools.get(address);
+      if (!pool) continue;
       this.#pools.delete(address);
       pool.close().catch(() => {});
     }

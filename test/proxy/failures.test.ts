@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import type { Instance } from '../../src/discovery/provider-table.js';
 import { WebSocket } from 'ws';
 import { captureLogger, register, runConcurrently, startProxy } from '../helpers/proxy.js';
-import { Upstream } from '../helpers/upstream.js';
+import { echoHandler, Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
 import { zookeeperSuite } from '../helpers/suite.js';
@@ -216,4 +216,21 @@ test('a client that aborts: the upstream sees its request closed within 100 ms, 
   t.true(closed - half < 100, `upload closed ${closed - half} ms after the client left`);
   t.log(`streamed upload: upstream request closed ${closed - half} ms after the client left`);
   t.is(upstreams['slow']!.seen.length, 2, 'not retried');
+});
+
+test('an instance that leaves ZooKeeper and comes back under a new znode gets traffic again, with a clean record', async (t) => {
+  const refuse: Parameters<typeof Upstream.start>[1] = (req) => req.socket.destroy();
+  const { base, upstreams, proxy, instanceOf } = await setup(['a', 'b'], { 'ejection-base': '60s', balancer: 'round-robin' }, { b: refuse });
+  for (let i = 0; i < 4; i++) await proxy.request(`/svc/svc1/warm${i}`);
+  const ejected = instanceOf('b');
+  t.true(proxy.app.health.isEjected(ejected));
+  await suite.zk.delete(`${base}/svc1/b`);
+  await waitFor('b gone from the table', () => proxy.app.discovery.instances('svc1')?.length === 1);
+  t.false(proxy.app.health.isEjected(ejected), 'its health record went with it');
+  upstreams['b']!.handler = echoHandler('b');
+  await register(suite.zk, base, 'svc1', 'b-again', upstreams['b']!.address);
+  await waitFor('b back in the table', () => proxy.app.discovery.instances('svc1')?.length === 2);
+  const before = upstreams['b']!.count('/again');
+  for (let i = 0; i < 4; i++) t.is((await proxy.request(`/svc/svc1/again${i}`)).status, 200);
+  t.true(upstreams['b']!.count('/again') > before, 'the re-registered instance is used');
 });
