@@ -15,6 +15,17 @@ const cpuUs = () => {
 };
 const gc = () => globalThis.gc?.();
 
+// ZKROUTE_BENCH_PROFILE=<file>: write a CPU profile of the update mode (node:inspector).
+const profileFile = process.env.ZKROUTE_BENCH_PROFILE;
+let profiler;
+if (profileFile) {
+  const { Session } = await import('node:inspector/promises');
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.start');
+}
+
 if (mode === 'update') {
   const d = createDiscovery({ zookeeper, basePath, services: ['big'] }, { logger: silentLogger() });
   await d.start();
@@ -32,6 +43,10 @@ if (mode === 'update') {
       markedAt = cpuUs();
     }
     if (line === 'quit') break;
+  }
+  if (profiler) {
+    const { profile } = await profiler.post('Profiler.stop');
+    (await import('node:fs')).writeFileSync(profileFile, JSON.stringify(profile));
   }
   await d.close();
 } else if (mode === 'memory') {

@@ -238,6 +238,7 @@ async function updateCost(zk: ZkClient, connectString: string, count: number, sa
     await nextLine(); // the delete's change
   }
   child.stdin!.write('quit\n');
+  await Promise.race([new Promise((r) => child.once('exit', r)), sleep(5000)]);
   return cpu;
 }
 
