@@ -48,6 +48,8 @@ async function createMany(zk: ZkClient, paths: string[], data: (i: number) => st
   }
 }
 
+let stopNginx: (() => Promise<void>) | undefined;
+
 async function main(): Promise<void> {
   for (const tool of ['wrk', 'nginx']) {
     try {
@@ -96,6 +98,20 @@ http {
 }
 `);
     const nginx = start('nginx', ['-p', tmp, '-c', path.join(tmp, 'nginx.conf')], { ...(PROXY_CPU ? { cpuList: PROXY_CPU } : {}) });
+    // A SIGKILLed nginx master leaves its worker behind: stop it with SIGTERM (it stops the
+    // workers) and kill any worker still there.
+    stopNginx = async () => {
+      const workers = childPids(nginx.pid!);
+      nginx.kill('SIGTERM');
+      await Promise.race([new Promise((r) => nginx.once('exit', r)), sleep(3000)]);
+      for (const pid of workers) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    };
     const urls: Record<Config, (body: string) => string> = {
       direct: (body) => `http://127.0.0.1:${upPort}/${body}`,
       nginx: (body) => `http://127.0.0.1:${nginxPort}/svc/bench/${body}`,
@@ -193,6 +209,7 @@ http {
     process.stdout.write(md);
     log(`wrote ${path.relative(ROOT, path.join(opts.out, `${name}.md`))} and .svg`);
   } finally {
+    await stopNginx?.();
     killAll();
     await zk.close().catch(() => {});
     await zkServer.close();
