@@ -1,7 +1,6 @@
 // Helpers for the benchmark harness: processes, /proc readings, wrk runs and their parsing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface WrkResult {
@@ -127,17 +126,6 @@ export async function waitForOk(url: string, timeoutMs = 20_000): Promise<void> 
     if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
     await sleep(50);
   }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export function percentile(sorted: readonly number[], p: number): number {

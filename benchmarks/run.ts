@@ -10,10 +10,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createDiscovery } from '../src/discovery/discovery.js';
-import { ZooKeeperServer } from '../src/dev/zookeeper-server.js';
+import { freePorts, ZooKeeperServer } from '../src/dev/zookeeper-server.js';
 import { silentLogger } from '../src/log.js';
 import { connectZk, type ZkClient } from '../src/zookeeper/client.js';
-import { childPids, cpuSeconds, firstLine, freePort, killAll, median, peakRssMiB, percentile, start, waitForOk, wrk, type WrkResult } from './lib.js';
+import { childPids, cpuSeconds, firstLine, killAll, median, peakRssMiB, percentile, start, waitForOk, wrk, type WrkResult } from './lib.js';
 import { renderChart } from './chart.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -73,11 +73,10 @@ async function main(): Promise<void> {
     await zk.mkdirp('/providers/bench');
     await zk.create('/providers/bench/u1', JSON.stringify({ host: '127.0.0.1', port: upPort }), { ephemeral: true });
 
-    const zkroutePort = await freePort();
+    const [zkroutePort, nginxPort] = (await freePorts(2)) as [number, number];
     const zkroute = start(process.execPath, [path.join(ROOT, 'bin/zkroute.js'), 'proxy', '--zookeeper', zkServer.connectString, '--listen', `127.0.0.1:${zkroutePort}`, '--admin', '127.0.0.1:0', '--log-level', 'warn'], { ...(PROXY_CPU ? { cpuList: PROXY_CPU } : {}) });
     zkroute.stderr!.on('data', (c: Buffer) => process.stderr.write(`zkroute: ${c}`));
 
-    const nginxPort = await freePort();
     for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(tmp, d), { recursive: true });
     writeFileSync(path.join(tmp, 'nginx.conf'), `
 worker_processes 1;

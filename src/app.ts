@@ -35,8 +35,6 @@ export interface App {
    * Rejects only when a port cannot be bound.
    */
   start(): Promise<void>;
-  /** Resolves when the first snapshot of the service list is in (or `timeoutMs` passes: false). */
-  whenReady(timeoutMs?: number): Promise<boolean>;
   readiness(): Readiness;
   /** The proxy address actually bound (port 0 resolved). */
   address(): { host: string; port: number };
@@ -222,18 +220,14 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
       const adminAt = this.adminAddress();
       logger.info({ listen: `${proxyAt.host}:${proxyAt.port}`, admin: `${adminAt.host}:${adminAt.port}`, config }, 'zkroute proxy started');
     },
-    async whenReady(timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!discovery.loaded && Date.now() < deadline && !closed) await new Promise((r) => setTimeout(r, 20));
-      return discovery.loaded;
-    },
     address: () => bound(server, config.listen),
     adminAddress: () => bound(admin, config.admin),
     async close(drainTimeoutMs = config.drainTimeoutMs) {
       if (closed) return;
       draining = true;
+      let finished: Promise<void> | undefined;
       if (listening) {
-        const finished = closeServer(server);
+        finished = closeServer(server);
         // Idle keep-alive connections go now; busy ones as soon as their response is done.
         server.closeIdleConnections();
         const sweep = setInterval(() => server.closeIdleConnections(), 50);
@@ -244,11 +238,11 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
           logger.warn({ drainTimeoutMs }, 'drain timeout: closing connections still busy');
           server.closeAllConnections();
         }
-        websocket.close();
-        await finished;
       }
-      closed = true;
+      // WebSocket tunnels hold the listener open: they go after the drain wait.
       websocket.close();
+      await finished;
+      closed = true;
       await forwarder.close();
       health.close();
       if (listening) {

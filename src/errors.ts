@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 // The one list of error codes a client of the proxy can see, each with its HTTP status.
 // Bodies are always JSON: {"error": "<code>", "message": "...", "service": "..." or null}.
 
@@ -42,5 +44,20 @@ export class ProxyError extends Error {
   /** The JSON body sent to the client. */
   body(): string {
     return JSON.stringify({ error: this.code, message: this.message, service: this.service ?? null });
+  }
+
+  /** Response headers for `body` (with Retry-After where the condition is expected to clear). */
+  headers(body: string): Record<string, string | number> {
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' };
+    const retryAfter = RETRY_AFTER_SEC[this.code];
+    if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
+    return headers;
+  }
+
+  /** A whole HTTP/1.1 response that closes the connection, for a raw socket (parser errors, upgrades). */
+  rawResponse(): string {
+    const body = this.body();
+    const head = Object.entries({ ...this.headers(body), connection: 'close' }).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+    return `HTTP/1.1 ${this.status} ${STATUS_CODES[this.status] ?? ''}\r\n${head}\r\n${body}`;
   }
 }

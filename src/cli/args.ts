@@ -53,6 +53,22 @@ export function positiveMs(name: string, value: string | undefined, fallback: nu
   return n;
 }
 
+/** The ZooKeeper credential flags every command takes (parseArgs options, help lines). */
+export const AUTH_FLAGS = {
+  'zookeeper-auth': { type: 'string' },
+  'zookeeper-auth-file': { type: 'string' },
+} as const;
+
+export const AUTH_USAGE = `  --zookeeper-auth user:password    digest credentials for ZooKeeper
+                                   env ZKROUTE_ZOOKEEPER_AUTH
+  --zookeeper-auth-file FILE        the same, from the first line of a file
+                                   env ZKROUTE_ZOOKEEPER_AUTH_FILE`;
+
+/** zookeeperAuth() from a command's parsed AUTH_FLAGS. */
+export function zookeeperAuthFrom(values: Readonly<Record<string, unknown>>): ZkAuth[] | undefined {
+  return zookeeperAuth(values['zookeeper-auth'] as string | undefined, values['zookeeper-auth-file'] as string | undefined);
+}
+
 /** Digest credentials from `user:password`, or from the first line of a file. */
 export function zookeeperAuth(inline: string | undefined, file: string | undefined): ZkAuth[] | undefined {
   let credentials = fromEnv(inline, 'ZKROUTE_ZOOKEEPER_AUTH');

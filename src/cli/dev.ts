@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import { createApp } from '../app.js';
-import { buildProxyConfig, ConfigError } from '../config.js';
+import { buildProxyConfig } from '../config.js';
 import { startDemoServices } from '../dev/demo-services.js';
 import { ZooKeeperServer } from '../dev/zookeeper-server.js';
 import { createLogger } from '../log.js';
-import { UsageError, usageErrors } from './args.js';
+import { usageErrors } from './args.js';
 
 export const DEV_USAGE = `usage: zkroute dev [--zookeeper HOST:PORT] [--listen 127.0.0.1:4700] [--admin 127.0.0.1:4701] [--log-level warn]
 Runs everything on this machine: a local ZooKeeper (Debian's package) in a temporary directory
@@ -44,13 +44,7 @@ export async function devCommand(argv: readonly string[], stdout: Output, signal
       cleanups.push(() => local!.close());
       zookeeper = local.connectString;
     }
-    let config;
-    try {
-      config = buildProxyConfig({ zookeeper, listen: values.listen, admin: values.admin, 'base-path': basePath, 'log-level': values['log-level'] }, {});
-    } catch (err) {
-      if (err instanceof ConfigError) throw new UsageError(err.message);
-      throw err;
-    }
+    const config = buildProxyConfig({ zookeeper, listen: values.listen, admin: values.admin, 'base-path': basePath, 'log-level': values['log-level'] }, {});
     const logger = createLogger({ level: config.logLevel });
     const demos = await startDemoServices({ zookeeper, basePath }, logger);
     cleanups.push(() => demos.close());

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ConfigError } from '../config.js';
 import { UsageError } from './args.js';
 import { PROVIDERS_USAGE, providersCommand } from './providers.js';
 import { PROXY_USAGE, proxyCommand } from './proxy.js';
@@ -58,6 +59,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     // One clear line, non-zero exit: 2 for usage, 1 for everything else.
     process.stderr.write(`zkroute ${command ?? ''}: ${(err as Error).message}\n`.replace('  ', ' '));
-    return err instanceof UsageError ? 2 : 1;
+    return err instanceof UsageError || err instanceof ConfigError ? 2 : 1;
   }
 }

@@ -3,7 +3,7 @@ import { serviceNameProblem } from '../discovery/paths.js';
 import type { Instance } from '../discovery/provider-table.js';
 import { silentLogger } from '../log.js';
 import { parseArgs } from 'node:util';
-import { basePath, layout, positiveMs, requireZookeeper, UsageError, usageErrors, zookeeperAuth } from './args.js';
+import { AUTH_FLAGS, basePath, layout, positiveMs, requireZookeeper, UsageError, usageErrors, zookeeperAuthFrom } from './args.js';
 
 export const PROVIDERS_USAGE = `usage: zkroute providers --zookeeper HOST:PORT[,HOST:PORT...][/chroot] [SERVICE]
          [--base-path /providers] [--layout nested|sequential] [--json] [--watch]
@@ -45,8 +45,7 @@ export async function providersCommand(argv: readonly string[], stdout: Output, 
     layout: { type: 'string' },
     json: { type: 'boolean', default: false },
     watch: { type: 'boolean', default: false },
-    'zookeeper-auth': { type: 'string' },
-    'zookeeper-auth-file': { type: 'string' },
+    ...AUTH_FLAGS,
     'connect-timeout': { type: 'string' },
     help: { type: 'boolean', default: false },
   } }));
@@ -58,7 +57,7 @@ export async function providersCommand(argv: readonly string[], stdout: Output, 
   const service = positionals[0];
   if (service !== undefined && serviceNameProblem(service)) throw new UsageError(`SERVICE ${JSON.stringify(service)}: ${serviceNameProblem(service)}`);
   const zookeeper = requireZookeeper(values.zookeeper);
-  const auth = zookeeperAuth(values['zookeeper-auth'], values['zookeeper-auth-file']);
+  const auth = zookeeperAuthFrom(values);
   const base = basePath(values['base-path']);
   const discovery = createDiscovery(
     {

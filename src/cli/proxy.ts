@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { createApp } from '../app.js';
-import { buildProxyConfig, ConfigError, parseArgsOptions, PROXY_OPTIONS, proxyOptionsHelp, readConfigFile } from '../config.js';
+import { buildProxyConfig, parseArgsOptions, PROXY_OPTIONS, proxyOptionsHelp, readConfigFile } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
-import { UsageError, usageErrors, zookeeperAuth } from './args.js';
+import { AUTH_FLAGS, AUTH_USAGE, UsageError, usageErrors, zookeeperAuthFrom } from './args.js';
 
 export const PROXY_USAGE = `usage: zkroute proxy --zookeeper HOST:PORT[,HOST:PORT...][/chroot] [options]
 Runs the sidecar: http://<listen>/<prefix>/<service>/<path> is forwarded to an instance of
@@ -14,10 +14,7 @@ ${proxyOptionsHelp()}
   --config FILE                     JSON object of option names (the flags) to values
                                    env ZKROUTE_CONFIG
   --print-config                    print the effective configuration as JSON and exit
-  --zookeeper-auth user:password    digest credentials for ZooKeeper
-                                   env ZKROUTE_ZOOKEEPER_AUTH
-  --zookeeper-auth-file FILE        the same, from the first line of a file
-                                   env ZKROUTE_ZOOKEEPER_AUTH_FILE`;
+${AUTH_USAGE}`;
 
 interface Output {
   write(text: string): void;
@@ -40,8 +37,7 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
     help: { type: 'boolean' },
     config: { type: 'string' },
     'print-config': { type: 'boolean' },
-    'zookeeper-auth': { type: 'string' },
-    'zookeeper-auth-file': { type: 'string' },
+    ...AUTH_FLAGS,
   } as const;
   const { values, positionals } = usageErrors(() => parseArgs({ args: [...argv], options, strict: true, allowPositionals: true }));
   if (values['help']) {
@@ -49,20 +45,14 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  let config;
-  try {
-    const configPath = (values['config'] as string | undefined) ?? (process.env['ZKROUTE_CONFIG'] || undefined);
-    const file = configPath !== undefined ? readConfigFile(configPath, PROXY_OPTIONS) : undefined;
-    config = buildProxyConfig(values, process.env, file);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+  const configPath = (values['config'] as string | undefined) ?? (process.env['ZKROUTE_CONFIG'] || undefined);
+  const file = configPath !== undefined ? readConfigFile(configPath, PROXY_OPTIONS) : undefined;
+  const config = buildProxyConfig(values, process.env, file);
   if (values['print-config']) {
     stdout.write(`${JSON.stringify(config, null, 2)}\n`);
     return 0;
   }
-  const auth = zookeeperAuth(values['zookeeper-auth'] as string | undefined, values['zookeeper-auth-file'] as string | undefined);
+  const auth = zookeeperAuthFrom(values);
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
   const app = createApp(config, { logger, ...(auth ? { auth } : {}) });
   try {

@@ -5,13 +5,13 @@ import { Agent } from 'undici';
 import { hostProblem } from '../discovery/instance-data.js';
 import { LAYOUTS, basePathProblem, serviceNameProblem, type Layout } from '../discovery/paths.js';
 import {
-  buildConfig, checked, ConfigError, connectString, envName, integer, LOG_LEVELS, oneOf, optionsHelp, parseArgsOptions,
+  buildConfig, checked, connectString, envName, integer, LOG_LEVELS, oneOf, optionsHelp, parseArgsOptions,
   parseDurationMs, parseDurationOrZeroMs, spec, type LogLevel, type OptionSpec,
 } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
 import { HealthCheck, httpProbe } from '../registration/health-check.js';
 import { Registration } from '../registration/registration.js';
-import { UsageError, usageErrors, zookeeperAuth } from './args.js';
+import { AUTH_FLAGS, AUTH_USAGE, UsageError, usageErrors, zookeeperAuthFrom } from './args.js';
 
 interface RegisterConfig {
   readonly zookeeper: string;
@@ -69,8 +69,7 @@ options:
 ${optionsHelp(REGISTER_OPTIONS)}
   --metadata KEY=VALUE              extra field in the znode JSON (repeatable)
                                    env ZKROUTE_METADATA (KEY=VALUE,KEY=VALUE)
-  --zookeeper-auth user:password    digest credentials for ZooKeeper
-  --zookeeper-auth-file FILE        the same, from the first line of a file
+${AUTH_USAGE}
   --exec -- CMD ARGS...             run CMD as a child process`;
 
 function parseMetadata(pairs: readonly string[], source: string): Record<string, string> {
@@ -106,8 +105,7 @@ export async function registerCommand(argv: readonly string[], stdout: Output, d
     metadata: { type: 'string', multiple: true },
     exec: { type: 'boolean' },
     help: { type: 'boolean' },
-    'zookeeper-auth': { type: 'string' },
-    'zookeeper-auth-file': { type: 'string' },
+    ...AUTH_FLAGS,
   } as const;
   const { values, positionals } = usageErrors(() => parseArgs({ args: [...argv], options, strict: true, allowPositionals: true }));
   if (values['help']) {
@@ -117,17 +115,11 @@ export async function registerCommand(argv: readonly string[], stdout: Output, d
   const exec = values['exec'] === true;
   if (exec && positionals.length === 0) throw new UsageError('--exec needs a command after --, e.g. --exec -- node server.js');
   if (!exec && positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (to run a command use --exec -- CMD)`);
-  let config: RegisterConfig;
-  try {
-    config = buildConfig(REGISTER_OPTIONS, values, process.env) as unknown as RegisterConfig;
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+  const config = buildConfig(REGISTER_OPTIONS, values, process.env) as unknown as RegisterConfig;
   const fromFlags = (values['metadata'] as string[] | undefined) ?? [];
   const fromEnv = process.env[envName('metadata')]?.split(',').filter(Boolean) ?? [];
   const metadata = parseMetadata(fromFlags.length > 0 ? fromFlags : fromEnv, fromFlags.length > 0 ? '--metadata' : envName('metadata'));
-  const auth = zookeeperAuth(values['zookeeper-auth'] as string | undefined, values['zookeeper-auth-file'] as string | undefined);
+  const auth = zookeeperAuthFrom(values);
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
 
   const registration = new Registration(

@@ -59,6 +59,12 @@ export type ForwardOutcome =
   | { readonly kind: 'response-interrupted'; readonly status: number; readonly code: string }
   | { readonly kind: 'client-aborted'; readonly responseStarted: boolean };
 
+// Errors raised before a connection existed: nothing was sent, any method may be retried.
+export const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL',
+  'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 /** The cancel reason when the client went away: the try ends as `client-aborted`. */
 export const CLIENT_GONE = new Error('client went away');
 /** The cancel reason when the request's overall deadline passed: the try ends as `timeout`. */

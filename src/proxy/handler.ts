@@ -2,13 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Instance } from '../discovery/provider-table.js';
-import { ProxyError, RETRY_AFTER_SEC, type ErrorCode } from '../errors.js';
+import { ProxyError, type ErrorCode } from '../errors.js';
 import { Cancellation, CLIENT_GONE, DEADLINE_PASSED, type ForwardOutcome, type Forwarder } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
 import type { Picker } from './picker.js';
 import { prepareBody } from './request-body.js';
 import { isRetryable } from './retry-policy.js';
-import { parseRoute } from './route.js';
+import { parseRoute, routeError } from './route.js';
 
 export interface HandlerOptions {
   /** Route prefix, e.g. `/svc`. */
@@ -42,8 +42,6 @@ export interface RequestDone {
   readonly outcome: ForwardOutcome['kind'] | 'no_instance' | 'body_aborted' | ErrorCode;
 }
 
-const MAX_ECHOED = 200;
-
 /** Writes a JSON error, unless a response has already started (then the connection is cut). */
 export function sendError(res: ServerResponse, error: ProxyError): void {
   if (res.headersSent) {
@@ -52,15 +50,8 @@ export function sendError(res: ServerResponse, error: ProxyError): void {
   }
   if (res.destroyed) return;
   const body = error.body();
-  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' };
-  const retryAfter = RETRY_AFTER_SEC[error.code];
-  if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
-  res.writeHead(error.status, headers);
+  res.writeHead(error.status, error.headers(body));
   res.end(body);
-}
-
-function echo(value: string): string {
-  return value.length > MAX_ECHOED ? `${value.slice(0, MAX_ECHOED)}...` : value;
 }
 
 /** The request handler: route, pick, forward, record, maybe retry. */
@@ -68,21 +59,18 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
   const { picker, forwarder } = deps;
   const logger = deps.logger.child({ component: 'proxy' });
 
+  /** Answers with an error before any try. Names a caller made up never become a metric label. */
+  function reject(res: ServerResponse, error: ProxyError, labelService: string, method: string, startedAt: number): void {
+    sendError(res, error);
+    deps.onRequestDone?.({ service: labelService, method, status: error.status, tries: 0, durationMs: performance.now() - startedAt, outcome: error.code });
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = performance.now();
     const method = req.method ?? 'GET';
-    // Answers with an error before any try. Names a caller made up never become a metric label.
-    const reject = (error: ProxyError, labelService: string) => {
-      sendError(res, error);
-      deps.onRequestDone?.({ service: labelService, method, status: error.status, tries: 0, durationMs: performance.now() - startedAt, outcome: error.code });
-    };
     const route = parseRoute(req.url ?? '/', options.prefix);
-    if (route.kind === 'not_routed') {
-      reject(new ProxyError('not_routed', `${echo(req.url ?? '')} is outside ${options.prefix}/<service>/`), '');
-      return;
-    }
-    if (route.kind === 'invalid_service') {
-      reject(new ProxyError('invalid_service', `service name ${JSON.stringify(echo(route.service))} ${route.problem}`, echo(route.service)), '');
+    if (route.kind !== 'service') {
+      reject(res, routeError(route, req.url ?? '', options.prefix)!, '', method, startedAt);
       return;
     }
     const { service } = route;
@@ -90,7 +78,7 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
     const known = picker.knownInstances(service);
     const found = known ?? (await picker.instancesFor(service));
     if (found instanceof ProxyError) {
-      reject(found, found.code === 'no_providers' ? service : '');
+      reject(res, found, found.code === 'no_providers' ? service : '', method, startedAt);
       return;
     }
 

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 
 // Hop-by-hop headers (RFC 9110 7.6.1) and the legacy ones proxies still see. `host` is set by
 // the forwarder, `transfer-encoding` is re-framed by whichever side writes the message, and
@@ -56,21 +56,9 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   return out;
 }
 
-/** Response headers for the client: hop-by-hop removed (framing is Node's to choose). */
-export function clientResponseHeaders(upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
-  const named = connectionTokens(upstream['connection']);
-  const out: OutgoingHttpHeaders = {};
-  for (const name in upstream) {
-    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
-    const value = upstream[name];
-    if (value !== undefined) out[name] = value;
-  }
-  return out;
-}
-
 /**
- * The same for undici's raw response headers ([name, value, ...] as Buffers): a flat list for
- * `res.writeHead`, without building a header object first.
+ * Response headers for the client from undici's raw ones ([name, value, ...] as Buffers):
+ * hop-by-hop removed (framing is Node's to choose), as a flat list for `res.writeHead`.
  */
 export function clientResponseRawHeaders(raw: readonly Buffer[]): string[] {
   let named: Set<string> | undefined;

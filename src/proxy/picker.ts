@@ -27,7 +27,7 @@ export interface PickerDeps {
 export class Picker {
   readonly #deps: PickerDeps;
   readonly #inFlight = new Map<string, number>();
-  readonly #ctx: { service: string; inFlight(instance: Instance): number };
+  readonly #ctx: { -readonly [K in keyof PickContext]: PickContext[K] };
 
   constructor(deps: PickerDeps) {
     this.#deps = deps;
@@ -42,8 +42,8 @@ export class Picker {
 
   /** The service's instances, or the error a request for it gets. */
   async instancesFor(service: string): Promise<readonly Instance[] | ProxyError> {
-    const known = this.#deps.discovery.instances(service);
-    if (known && known.length > 0) return known;
+    const known = this.knownInstances(service);
+    if (known) return known;
     const resolution = await this.#deps.discovery.resolve(service);
     switch (resolution.kind) {
       case 'instances':
@@ -70,9 +70,9 @@ export class Picker {
       if (candidates.length === 0) candidates = all.filter(untried);
       if (candidates.length === 0) return undefined;
     }
-    const ctx: PickContext = this.#ctx;
+    // One context object reused for every pick (the hot path allocates nothing for it).
     this.#ctx.service = service;
-    return this.#deps.balancer(candidates, ctx);
+    return this.#deps.balancer(candidates, this.#ctx);
   }
 
   /** Marks a try started; call `end` with its outcome. */

@@ -1,4 +1,19 @@
 import { serviceNameProblem } from '../discovery/paths.js';
+import { ProxyError } from '../errors.js';
+
+const MAX_ECHOED = 200;
+
+/** A caller-supplied value cut to a length fit for an error message. */
+export function echo(value: string): string {
+  return value.length > MAX_ECHOED ? `${value.slice(0, MAX_ECHOED)}...` : value;
+}
+
+/** The error a request gets for a route that leads to no service, or undefined. */
+export function routeError(route: Route, target: string, prefix: string): ProxyError | undefined {
+  if (route.kind === 'not_routed') return new ProxyError('not_routed', `${echo(target)} is outside ${prefix}/<service>/`);
+  if (route.kind === 'invalid_service') return new ProxyError('invalid_service', `service name ${JSON.stringify(echo(route.service))} ${route.problem}`, echo(route.service));
+  return undefined;
+}
 
 /** Where a request goes: a service and the path to send upstream, or why it goes nowhere. */
 export type Route =

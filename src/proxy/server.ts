@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ProxyError } from '../errors.js';
@@ -48,12 +48,8 @@ export function createHttpServer(options: ServerOptions, handlers: ServerHandler
       return;
     }
     const error = clientErrorFor(err);
-    const body = error.body();
     handlers.logger.debug({ code: err.code, status: error.status }, 'rejected a malformed request');
-    socket.end(
-      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\ncontent-type: application/json\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    socket.end(error.rawResponse());
   });
   return server;
 }

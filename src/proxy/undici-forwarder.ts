@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import type { Instance } from '../discovery/provider-table.js';
-import { CLIENT_GONE, DEADLINE_PASSED, type ForwardOutcome, type ForwardRequest, type Forwarder } from './forwarder.js';
+import { CLIENT_GONE, CONNECT_ERRORS, DEADLINE_PASSED, type ForwardOutcome, type ForwardRequest, type Forwarder } from './forwarder.js';
 import { clientResponseRawHeaders } from './headers.js';
 
 export interface UndiciForwarderOptions {
@@ -14,15 +14,7 @@ export interface UndiciForwarderOptions {
   readonly poolIdleTimeoutMs: number;
   /** Longest pause between response body chunks before the response is cut. */
   readonly bodyIdleTimeoutMs: number;
-  /** Connections per instance (undefined: no limit). */
-  readonly connectionsPerInstance?: number;
 }
-
-// Errors raised before a connection existed: nothing was sent, any method may be retried.
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL',
-  'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'UND_ERR_CONNECT_TIMEOUT',
-]);
 
 function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
@@ -115,7 +107,7 @@ export class UndiciForwarder implements Forwarder {
     let pool = this.#pools.get(instance.address);
     if (!pool) {
       pool = new Pool(`http://${instance.address}`, {
-        connections: this.#options.connectionsPerInstance ?? null,
+        connections: null,
         pipelining: 1,
         connect: { timeout: this.#options.connectTimeoutMs },
         keepAliveTimeout: this.#options.poolIdleTimeoutMs,

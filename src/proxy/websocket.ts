@@ -1,12 +1,12 @@
-import { Agent, STATUS_CODES, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Agent, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { Logger } from 'pino';
-import { ProxyError, RETRY_AFTER_SEC } from '../errors.js';
-import type { ForwardOutcome } from './forwarder.js';
+import { ProxyError } from '../errors.js';
+import { CONNECT_ERRORS, type ForwardOutcome } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
 import type { Picker } from './picker.js';
-import { parseRoute } from './route.js';
+import { parseRoute, routeError } from './route.js';
 
 export interface WebSocketOptions {
   readonly prefix: string;
@@ -32,22 +32,14 @@ export interface WebSocketProxy {
 
 /** Answers a handshake that cannot be proxied with a JSON error and closes the socket. */
 function rejectUpgrade(socket: Duplex, error: ProxyError): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = error.body();
-  const retryAfter = RETRY_AFTER_SEC[error.code];
-  socket.end(
-    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-    `${retryAfter !== undefined ? `retry-after: ${retryAfter}\r\n` : ''}connection: close\r\n\r\n${body}`,
-  );
+  if (socket.writable) socket.end(error.rawResponse());
+  else socket.destroy();
 }
 
 function outcomeOf(err: Error & { code?: string }, timedOut: boolean): ForwardOutcome {
   if (timedOut) return { kind: 'timeout', code: 'HANDSHAKE_TIMEOUT' };
   const code = err.code ?? 'UNKNOWN';
-  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'CONNECT_TIMEOUT') return { kind: 'connect-failed', code };
+  if (CONNECT_ERRORS.has(code)) return { kind: 'connect-failed', code };
   return { kind: 'reset-before-response', code };
 }
 
@@ -72,8 +64,7 @@ export function createWebSocketProxy(options: WebSocketOptions, deps: WebSocketD
 
   async function handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const route = parseRoute(req.url ?? '/', options.prefix);
-    if (route.kind === 'not_routed') return rejectUpgrade(socket, new ProxyError('not_routed', `${(req.url ?? '').slice(0, 200)} is outside ${options.prefix}/<service>/`));
-    if (route.kind === 'invalid_service') return rejectUpgrade(socket, new ProxyError('invalid_service', `service name ${JSON.stringify(route.service.slice(0, 200))} ${route.problem}`, route.service.slice(0, 200)));
+    if (route.kind !== 'service') return rejectUpgrade(socket, routeError(route, req.url ?? '', options.prefix)!);
     const { service } = route;
     if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
       return rejectUpgrade(socket, new ProxyError('bad_request', 'only WebSocket upgrades (GET, Upgrade: websocket) are proxied', service));

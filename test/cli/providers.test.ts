@@ -1,6 +1,7 @@
 import test from 'ava';
 import { connectZk, type ZkClient } from '../../src/zookeeper/client.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
 import { freePorts, ZooKeeperServer } from '../helpers/zookeeper-server.js';
 
@@ -48,33 +49,17 @@ test('--watch prints changes until interrupted', async (t) => {
   await writer.mkdirp(`${base}/api`);
   await writer.create(`${base}/api/i-1`, '127.0.0.1:8081', { ephemeral: true });
   await writer.create(`${base}/api/i-2`, '127.0.0.1:8082', { ephemeral: true });
-  const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/cli-entry.ts', 'providers', '--zookeeper', server.connectString, '--base-path', base, 'api', '--watch']);
-  let out = '';
-  const seen = (re: RegExp) => new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${re} in ${out}`)), 15_000);
-    const check = () => {
-      if (re.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      check();
-    });
-    check();
-  });
+  const run = spawnCli(['providers', '--zookeeper', server.connectString, '--base-path', base, 'api', '--watch']);
+  const seen = (re: RegExp) => waitFor(`${re} in the output`, () => re.test(run.output()), 15_000);
   try {
     await seen(/127\.0\.0\.1:8082/);
     const extra = await writer.create(`${base}/api/i-3`, '127.0.0.1:8083', { ephemeral: true });
     await seen(/api: 127\.0\.0\.1:8081 127\.0\.0\.1:8082 127\.0\.0\.1:8083/);
     await writer.delete(extra);
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    child.kill('SIGINT');
-    t.is(await exited, 0);
+    run.child.kill('SIGINT');
+    t.is(await run.exited, 0);
   } finally {
-    child.kill('SIGKILL');
+    run.child.kill('SIGKILL');
   }
 });
 

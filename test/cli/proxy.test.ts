@@ -2,11 +2,11 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { connectZk } from '../../src/zookeeper/client.js';
 import { runCli, spawnCli, stopAll } from '../helpers/cli.js';
 import { register } from '../helpers/proxy.js';
 import { Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
+import { zookeeperSuite } from '../helpers/suite.js';
 import { uniquePath } from '../helpers/zk.js';
 import { freePorts, ZooKeeperServer } from '../helpers/zookeeper-server.js';
 
@@ -72,6 +72,17 @@ test('ZooKeeper unreachable at start: a clear error, /readyz 503 zookeeper_unrea
   }
 });
 
+const suite = zookeeperSuite(test);
+
+/** An upstream registered as service `api` under a fresh base path in the file's ZooKeeper. */
+async function apiService(): Promise<{ upstream: Upstream; base: string }> {
+  const upstream = await Upstream.start('a');
+  suite.defer(() => upstream.close());
+  const base = uniquePath('providers');
+  await register(suite.zk, base, 'api', 'a', upstream.address);
+  return { upstream, base };
+}
+
 async function startedProxy(zookeeper: string, base: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
   const run = spawnCli(['proxy', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--base-path', base, ...extra], { ZKROUTE_ZOOKEEPER: zookeeper, ...env });
   const started = await waitFor('the start-up log line', () => run.logs().find((l) => l['msg'] === 'zkroute proxy started'), 20_000);
@@ -79,19 +90,15 @@ async function startedProxy(zookeeper: string, base: string, extra: string[] = [
 }
 
 test('runs from flags and environment, serves, and exits 0 on SIGTERM; a port in use is a clear error', async (t) => {
-  const server = await ZooKeeperServer.start();
-  const upstream = await Upstream.start('a');
-  const zk = await connectZk({ connectString: server.connectString });
-  const base = uniquePath('providers');
-  await register(zk, base, 'api', 'a', upstream.address);
-  const { run, started, proxy } = await startedProxy(server.connectString, base, [], { ZKROUTE_BALANCER: 'p2c' });
+  const { upstream, base } = await apiService();
+  const { run, started, proxy } = await startedProxy(suite.server.connectString, base, [], { ZKROUTE_BALANCER: 'p2c' });
   try {
     t.is((started['config'] as { balancer: string }).balancer, 'p2c', 'settings are logged at start-up, env applied');
     const res = await fetch(`http://${proxy}/svc/api/hello`);
     t.is(res.status, 200);
     t.is(((await res.json()) as { url: string }).url, '/hello');
 
-    const inUse = await runCli(['proxy', '--zookeeper', server.connectString, '--listen', proxy, '--admin', '127.0.0.1:0']);
+    const inUse = await runCli(['proxy', '--zookeeper', suite.server.connectString, '--listen', proxy, '--admin', '127.0.0.1:0']);
     t.is(inUse.code, 1);
     t.regex(inUse.stderr, new RegExp(`--listen ${proxy.replace(/\./g, '\\.')}: address already in use`));
 
@@ -100,19 +107,12 @@ test('runs from flags and environment, serves, and exits 0 on SIGTERM; a port in
     t.regex(run.output(), /"msg":"stopped"/);
   } finally {
     run.child.kill('SIGKILL');
-    await zk.close();
-    await upstream.close();
-    await server.close();
   }
 });
 
 test('drain: SIGTERM under load finishes requests in flight, refuses new connections, readiness 503, exit 0', async (t) => {
-  const server = await ZooKeeperServer.start();
-  const upstream = await Upstream.start('a');
-  const zk = await connectZk({ connectString: server.connectString });
-  const base = uniquePath('providers');
-  await register(zk, base, 'api', 'a', upstream.address);
-  const { run, proxy, admin } = await startedProxy(server.connectString, base, ['--drain-timeout', '5s']);
+  const { upstream, base } = await apiService();
+  const { run, proxy, admin } = await startedProxy(suite.server.connectString, base, ['--drain-timeout', '5s']);
   try {
     t.is((await fetch(`http://${proxy}/svc/api/warm`)).status, 200);
     const inFlight = Array.from({ length: 20 }, (_, i) => fetch(`http://${proxy}/svc/api/slow?ms=800&i=${i}`).then(async (r) => ({ status: r.status, body: await r.text() })));
@@ -129,9 +129,6 @@ test('drain: SIGTERM under load finishes requests in flight, refuses new connect
     t.is(upstream.count('/late'), 0);
   } finally {
     run.child.kill('SIGKILL');
-    await zk.close();
-    await upstream.close();
-    await server.close();
   }
 });
 

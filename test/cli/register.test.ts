@@ -1,55 +1,33 @@
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { connectZk, type ZkClient } from '../../src/zookeeper/client.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, spawnCli, stopAll } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
-import { freePorts, ZooKeeperServer } from '../helpers/zookeeper-server.js';
+import { zookeeperSuite } from '../helpers/suite.js';
+import { freePorts } from '../helpers/zookeeper-server.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-let server: ZooKeeperServer;
-let zk: ZkClient;
-const children: ChildProcess[] = [];
-
-test.before(async () => {
-  server = await ZooKeeperServer.start();
-  zk = await connectZk({ connectString: server.connectString });
-});
-
-test.after.always(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  await zk?.close();
-  await server?.close();
-});
+const suite = zookeeperSuite(test);
+test.after.always(() => stopAll());
 
 /** Starts `zkroute register ...` from source; collects its output. */
-function startRegister(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/cli-entry.ts', 'register', ...args], { cwd: ROOT, env: { ...process.env, ZKROUTE_LOG_LEVEL: 'warn' } });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { child, output: () => output, exited };
+function startRegister(args: string[]) {
+  return spawnCli(['register', ...args], { ZKROUTE_LOG_LEVEL: 'warn' });
 }
 
 async function childrenOf(parent: string): Promise<string[]> {
-  return (await zk.exists(parent)) ? zk.getChildren(parent) : [];
+  return (await suite.zk.exists(parent)) ? suite.zk.getChildren(parent) : [];
 }
 
 test('bad input: missing --service, invalid name, port out of range, bad metadata, unreachable ZooKeeper', async (t) => {
   const cases: [string[], number, RegExp][] = [
-    [['--zookeeper', server.connectString, '--port', '80'], 2, /--service is required \(or set ZKROUTE_SERVICE\)/],
-    [['--zookeeper', server.connectString, '--service', 'bad/name', '--port', '80'], 2, /--service "bad\/name": may hold only letters/],
-    [['--zookeeper', server.connectString, '--service', 'api', '--port', '70000'], 2, /--port "70000": expected a whole number from 1 to 65535/],
-    [['--zookeeper', server.connectString, '--service', 'api'], 2, /--port is required/],
-    [['--zookeeper', server.connectString, '--service', 'api', '--port', '80', '--metadata', 'novalue'], 2, /--metadata "novalue": expected KEY=VALUE/],
-    [['--zookeeper', server.connectString, '--service', 'api', '--port', '80', '--health-url', 'ftp://x'], 2, /--health-url "ftp:\/\/x": must be an http/],
-    [['--zookeeper', server.connectString, '--service', 'api', '--port', '80', '--exec'], 2, /--exec needs a command after --/],
+    [['--zookeeper', suite.server.connectString, '--port', '80'], 2, /--service is required \(or set ZKROUTE_SERVICE\)/],
+    [['--zookeeper', suite.server.connectString, '--service', 'bad/name', '--port', '80'], 2, /--service "bad\/name": may hold only letters/],
+    [['--zookeeper', suite.server.connectString, '--service', 'api', '--port', '70000'], 2, /--port "70000": expected a whole number from 1 to 65535/],
+    [['--zookeeper', suite.server.connectString, '--service', 'api'], 2, /--port is required/],
+    [['--zookeeper', suite.server.connectString, '--service', 'api', '--port', '80', '--metadata', 'novalue'], 2, /--metadata "novalue": expected KEY=VALUE/],
+    [['--zookeeper', suite.server.connectString, '--service', 'api', '--port', '80', '--health-url', 'ftp://x'], 2, /--health-url "ftp:\/\/x": must be an http/],
+    [['--zookeeper', suite.server.connectString, '--service', 'api', '--port', '80', '--exec'], 2, /--exec needs a command after --/],
   ];
   for (const [args, code, message] of cases) {
     const run = await runCli(['register', ...args]);
@@ -64,12 +42,12 @@ test('bad input: missing --service, invalid name, port out of range, bad metadat
 
 test('registers at once, with metadata; SIGTERM deregisters and exits 0', async (t) => {
   const base = uniquePath('providers');
-  const run = startRegister(['--zookeeper', server.connectString, '--base-path', base, '--service', 'api', '--host', '127.0.0.1', '--port', '8080', '--metadata', 'zone=b', '--metadata', 'version=7']);
+  const run = startRegister(['--zookeeper', suite.server.connectString, '--base-path', base, '--service', 'api', '--host', '127.0.0.1', '--port', '8080', '--metadata', 'zone=b', '--metadata', 'version=7']);
   const [id] = await waitFor('the node', async () => {
     const list = await childrenOf(`${base}/api`);
     return list.length === 1 ? list : undefined;
   }, 15_000);
-  const { data } = await zk.getData(`${base}/api/${id}`);
+  const { data } = await suite.zk.getData(`${base}/api/${id}`);
   t.deepEqual(JSON.parse(data.toString()), { zone: 'b', version: '7', host: '127.0.0.1', port: 8080 });
   run.child.kill('SIGTERM');
   t.is(await run.exited, 0, run.output());
@@ -86,7 +64,7 @@ test('--health-url: registered after `rise` good checks, removed after `fall` ba
   await new Promise<void>((r) => health.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(health.address() as AddressInfo).port}/health`;
   const base = uniquePath('providers');
-  const run = startRegister(['--zookeeper', server.connectString, '--base-path', base, '--service', 'api', '--host', '127.0.0.1', '--port', '8080',
+  const run = startRegister(['--zookeeper', suite.server.connectString, '--base-path', base, '--service', 'api', '--host', '127.0.0.1', '--port', '8080',
     '--health-url', url, '--health-interval', '100ms', '--rise', '2', '--fall', '3']);
   try {
     const present = () => childrenOf(`${base}/api`).then((l) => l.length === 1);
@@ -114,13 +92,13 @@ test('--health-url: registered after `rise` good checks, removed after `fall` ba
 test('--exec: runs the child, registers it, and on SIGTERM deregisters before the child is stopped; exits with its status', async (t) => {
   const base = uniquePath('providers');
   const script = "process.on('SIGTERM', () => { console.log('child-sigterm ' + Date.now()); process.exit(3); }); console.log('child-started'); setInterval(() => {}, 1000);";
-  const run = startRegister(['--zookeeper', server.connectString, '--base-path', base, '--service', 'api', '--host', '127.0.0.1', '--port', '8080', '--stop-delay', '200ms', '--exec', '--', process.execPath, '-e', script]);
+  const run = startRegister(['--zookeeper', suite.server.connectString, '--base-path', base, '--service', 'api', '--host', '127.0.0.1', '--port', '8080', '--stop-delay', '200ms', '--exec', '--', process.execPath, '-e', script]);
   await waitFor('child started', () => run.output().includes('child-started'), 15_000);
   const [id] = await waitFor('the node', async () => {
     const list = await childrenOf(`${base}/api`);
     return list.length === 1 ? list : undefined;
   }, 15_000);
-  const deleted = new Promise<number>((resolve) => void zk.exists(`${base}/api/${id}`, () => resolve(Date.now())));
+  const deleted = new Promise<number>((resolve) => void suite.zk.exists(`${base}/api/${id}`, () => resolve(Date.now())));
   run.child.kill('SIGTERM');
   const code = await run.exited;
   t.is(code, 3, `exit status of the child (output: ${run.output()})`);
@@ -132,7 +110,7 @@ test('--exec: runs the child, registers it, and on SIGTERM deregisters before th
 
 test('--exec: a child that exits by itself ends the registration with its status', async (t) => {
   const base = uniquePath('providers');
-  const run = startRegister(['--zookeeper', server.connectString, '--base-path', base, '--service', 'api', '--host', '127.0.0.1', '--port', '8080', '--exec', '--', process.execPath, '-e', 'setTimeout(() => process.exit(5), 3000)']);
+  const run = startRegister(['--zookeeper', suite.server.connectString, '--base-path', base, '--service', 'api', '--host', '127.0.0.1', '--port', '8080', '--exec', '--', process.execPath, '-e', 'setTimeout(() => process.exit(5), 3000)']);
   await waitFor('the node while the child runs', async () => (await childrenOf(`${base}/api`)).length === 1, 15_000);
   t.is(await run.exited, 5, run.output());
   t.deepEqual(await childrenOf(`${base}/api`), []);

@@ -2,29 +2,17 @@ import test from 'ava';
 import { createDiscovery, type Discovery, type DiscoveryOptions } from '../../src/discovery/discovery.js';
 import type { Instance } from '../../src/discovery/provider-table.js';
 import { silentLogger } from '../../src/log.js';
-import { connectZk, type ZkClient } from '../../src/zookeeper/client.js';
+import { connectZk } from '../../src/zookeeper/client.js';
 import { nextEvent, waitFor } from '../helpers/wait.js';
+import { zookeeperSuite } from '../helpers/suite.js';
 import { expireSession, uniquePath } from '../helpers/zk.js';
 import { fourLetterWord, ZooKeeperServer } from '../helpers/zookeeper-server.js';
 
-let server: ZooKeeperServer;
-let writer: ZkClient;
-const closers: (() => Promise<void>)[] = [];
-
-test.before(async () => {
-  server = await ZooKeeperServer.start();
-  writer = await connectZk({ connectString: server.connectString, sessionTimeoutMs: 20_000 });
-});
-
-test.after.always(async () => {
-  for (const close of closers.reverse()) await close().catch(() => {});
-  await writer?.close();
-  await server?.close();
-});
+const suite = zookeeperSuite(test);
 
 async function discovery(options: Partial<DiscoveryOptions> & { basePath: string }): Promise<Discovery> {
-  const d = createDiscovery({ zookeeper: server.connectString, sessionTimeoutMs: 4000, ...options }, { logger: silentLogger() });
-  closers.push(() => d.close());
+  const d = createDiscovery({ zookeeper: suite.server.connectString, sessionTimeoutMs: 4000, ...options }, { logger: silentLogger() });
+  suite.defer(() => d.close());
   await d.start();
   return d;
 }
@@ -33,12 +21,12 @@ const addresses = (instances: readonly Instance[] | undefined) => (instances ?? 
 
 test('nested layout: three instances in every data format appear with host, port and metadata', async (t) => {
   const base = uniquePath('providers');
-  await writer.mkdirp(`${base}/mixed`);
-  await writer.create(`${base}/mixed/json-1`, JSON.stringify({ host: '127.0.0.1', port: 8001, zone: 'a', weight: 2 }), { ephemeral: true });
-  await writer.create(`${base}/mixed/curator-1`, JSON.stringify({ name: 'mixed', id: 'c1', address: '127.0.0.2', port: 8002, payload: { v: 1 }, registrationTimeUTC: 1700000000000, serviceType: 'DYNAMIC' }), { ephemeral: true });
-  await writer.create(`${base}/mixed/member_0000000001`, JSON.stringify({ serviceEndpoint: { host: 'localhost', port: 8003 }, additionalEndpoints: {}, status: 'ALIVE' }), { ephemeral: true });
-  await writer.create(`${base}/mixed/text-1`, '[::1]:8004', { ephemeral: true });
-  await writer.create(`${base}/mixed/dead`, JSON.stringify({ serviceEndpoint: { host: '127.0.0.9', port: 8009 }, status: 'DEAD' }), { ephemeral: true });
+  await suite.zk.mkdirp(`${base}/mixed`);
+  await suite.zk.create(`${base}/mixed/json-1`, JSON.stringify({ host: '127.0.0.1', port: 8001, zone: 'a', weight: 2 }), { ephemeral: true });
+  await suite.zk.create(`${base}/mixed/curator-1`, JSON.stringify({ name: 'mixed', id: 'c1', address: '127.0.0.2', port: 8002, payload: { v: 1 }, registrationTimeUTC: 1700000000000, serviceType: 'DYNAMIC' }), { ephemeral: true });
+  await suite.zk.create(`${base}/mixed/member_0000000001`, JSON.stringify({ serviceEndpoint: { host: 'localhost', port: 8003 }, additionalEndpoints: {}, status: 'ALIVE' }), { ephemeral: true });
+  await suite.zk.create(`${base}/mixed/text-1`, '[::1]:8004', { ephemeral: true });
+  await suite.zk.create(`${base}/mixed/dead`, JSON.stringify({ serviceEndpoint: { host: '127.0.0.9', port: 8009 }, status: 'DEAD' }), { ephemeral: true });
 
   const d = await discovery({ basePath: base });
   const resolution = await d.resolve('mixed');
@@ -58,9 +46,9 @@ test('nested layout: three instances in every data format appear with host, port
 
 test('sequential layout: ephemeral-sequential siblings grouped by service name', async (t) => {
   const base = uniquePath('services');
-  await writer.mkdirp(base);
-  for (const port of [9001, 9002, 9003]) await writer.create(`${base}/example-service`, `127.0.0.1:${port}`, { ephemeral: true, sequential: true });
-  await writer.create(`${base}/other`, JSON.stringify({ host: '127.0.0.1', port: 9100 }), { ephemeral: true, sequential: true });
+  await suite.zk.mkdirp(base);
+  for (const port of [9001, 9002, 9003]) await suite.zk.create(`${base}/example-service`, `127.0.0.1:${port}`, { ephemeral: true, sequential: true });
+  await suite.zk.create(`${base}/other`, JSON.stringify({ host: '127.0.0.1', port: 9100 }), { ephemeral: true, sequential: true });
   const d = await discovery({ basePath: base, layout: 'sequential' });
   const r = await d.resolve('example-service');
   t.deepEqual(r.kind === 'instances' ? addresses(r.instances) : r.kind, ['127.0.0.1:9001', '127.0.0.1:9002', '127.0.0.1:9003']);
@@ -70,37 +58,37 @@ test('sequential layout: ephemeral-sequential siblings grouped by service name',
 
 test('a new child appears and a deleted child disappears within 1 s', async (t) => {
   const base = uniquePath('providers');
-  await writer.mkdirp(`${base}/api`);
-  await writer.create(`${base}/api/a`, '127.0.0.1:7001', { ephemeral: true });
+  await suite.zk.mkdirp(`${base}/api`);
+  await suite.zk.create(`${base}/api/a`, '127.0.0.1:7001', { ephemeral: true });
   const d = await discovery({ basePath: base, services: ['api'] });
   t.true(await d.ready());
   t.deepEqual(addresses(d.instances('api')), ['127.0.0.1:7001']);
 
   let started = Date.now();
-  await writer.create(`${base}/api/b`, '127.0.0.1:7002', { ephemeral: true });
+  await suite.zk.create(`${base}/api/b`, '127.0.0.1:7002', { ephemeral: true });
   await waitFor('the new child', () => d.instances('api')?.length === 2, 1000, 5);
   t.log(`appeared after ${Date.now() - started} ms`);
 
   started = Date.now();
-  await writer.delete(`${base}/api/a`);
+  await suite.zk.delete(`${base}/api/a`);
   await waitFor('the deleted child to go', () => addresses(d.instances('api')).join() === '127.0.0.1:7002', 1000, 5);
   t.log(`disappeared after ${Date.now() - started} ms`);
 
   // Data change of an existing child is read again.
-  await writer.setData(`${base}/api/b`, '127.0.0.1:7003');
+  await suite.zk.setData(`${base}/api/b`, '127.0.0.1:7003');
   await waitFor('the changed data', () => addresses(d.instances('api')).join() === '127.0.0.1:7003', 1000, 5);
   t.pass();
 });
 
 test('unknown services are told apart from services without instances', async (t) => {
   const base = uniquePath('providers');
-  await writer.mkdirp(`${base}/empty-now`);
+  await suite.zk.mkdirp(`${base}/empty-now`);
   const d = await discovery({ basePath: base });
   t.deepEqual(await d.resolve('empty-now'), { kind: 'empty' });
   t.deepEqual(await d.resolve('no-such-service'), { kind: 'unknown' });
   t.is(d.stats().watchedServices, 1, 'an unknown name creates no watch');
   const appeared = nextEvent(d, 'change', 2000);
-  await writer.create(`${base}/empty-now/x`, '127.0.0.1:7100', { ephemeral: true });
+  await suite.zk.create(`${base}/empty-now/x`, '127.0.0.1:7100', { ephemeral: true });
   await appeared;
   t.is((await d.resolve('empty-now')).kind, 'instances');
 });
@@ -108,9 +96,9 @@ test('unknown services are told apart from services without instances', async (t
 test('malformed data of every kind is skipped and counted; the others are served', async (t) => {
   const base = uniquePath('providers');
   const svc = `${base}/shaky`;
-  await writer.mkdirp(svc);
-  await writer.create(`${svc}/good`, JSON.stringify({ host: '127.0.0.1', port: 7201 }), { ephemeral: true });
-  await writer.create(`${svc}/good-dup`, '127.0.0.1:7201', { ephemeral: true });
+  await suite.zk.mkdirp(svc);
+  await suite.zk.create(`${svc}/good`, JSON.stringify({ host: '127.0.0.1', port: 7201 }), { ephemeral: true });
+  await suite.zk.create(`${svc}/good-dup`, '127.0.0.1:7201', { ephemeral: true });
   const bad: [string, string | Buffer][] = [
     ['not-json', 'definitely not an address'],
     ['no-port', '{"host":"127.0.0.1"}'],
@@ -122,7 +110,7 @@ test('malformed data of every kind is skipped and counted; the others are served
     ['not-utf8', Buffer.from([0xc3, 0x28, 0x3a, 0x38, 0x30])],
     ['broken-json', '{"host": "127.0.0.1", '],
   ];
-  for (const [name, data] of bad) await writer.create(`${svc}/${name}`, data, { ephemeral: true });
+  for (const [name, data] of bad) await suite.zk.create(`${svc}/${name}`, data, { ephemeral: true });
   const d = await discovery({ basePath: base });
   const r = await d.resolve('shaky');
   t.deepEqual(r.kind === 'instances' ? addresses(r.instances) : r.kind, ['127.0.0.1:7201']);
@@ -131,20 +119,20 @@ test('malformed data of every kind is skipped and counted; the others are served
   t.is(stats.duplicatesDropped, 1);
   t.like(stats.malformedByReason, { unrecognized: 1, bad_port: 4, bad_host: 1, too_large: 1, not_utf8: 1, bad_json: 1 });
   // A later change re-reads only the new child: the bad ones are not counted again.
-  await writer.create(`${svc}/good-2`, '127.0.0.1:7202', { ephemeral: true });
+  await suite.zk.create(`${svc}/good-2`, '127.0.0.1:7202', { ephemeral: true });
   await waitFor('good-2', () => d.instances('shaky')?.length === 2, 2000);
   t.is(d.stats().malformed, bad.length);
 });
 
 test('a service whose instances all vanish keeps its last set (keep-last-on-empty), or empties when disabled', async (t) => {
   const base = uniquePath('providers');
-  await writer.mkdirp(`${base}/fragile`);
-  await writer.create(`${base}/fragile/a`, '127.0.0.1:7301', { ephemeral: true });
+  await suite.zk.mkdirp(`${base}/fragile`);
+  await suite.zk.create(`${base}/fragile/a`, '127.0.0.1:7301', { ephemeral: true });
   const keep = await discovery({ basePath: base, services: ['fragile'] });
   const strict = await discovery({ basePath: base, services: ['fragile'], keepLastOnEmpty: false });
   await keep.ready();
   await strict.ready();
-  await writer.delete(`${base}/fragile/a`);
+  await suite.zk.delete(`${base}/fragile/a`);
   await waitFor('strict table to empty', () => strict.instances('fragile')?.length === 0, 2000);
   await waitFor('the empty set to be counted', () => keep.stats().emptySetsIgnored === 1, 2000);
   t.deepEqual(addresses(keep.instances('fragile')), ['127.0.0.1:7301']);
@@ -183,8 +171,8 @@ test('stopping ZooKeeper keeps the table; after it returns, later changes are pi
 
 test('forced expiry of the discovery session: table survives, a new session re-watches once', async (t) => {
   const base = uniquePath('providers');
-  await writer.mkdirp(`${base}/api`);
-  await writer.create(`${base}/api/a`, '127.0.0.1:7501', { ephemeral: true });
+  await suite.zk.mkdirp(`${base}/api`);
+  await suite.zk.create(`${base}/api/a`, '127.0.0.1:7501', { ephemeral: true });
   const d = await discovery({ basePath: base, services: ['api'] });
   await d.ready();
   const oldSession = d.session.client!.sessionId;
@@ -192,20 +180,20 @@ test('forced expiry of the discovery session: table survives, a new session re-w
   d.on('change', (service: string) => changes.push(service));
 
   const renewed = nextEvent(d.session, 'session', 20_000);
-  await expireSession(server.connectString, d.session.client!);
+  await expireSession(suite.server.connectString, d.session.client!);
   await renewed;
   t.not(d.session.client!.sessionId, oldSession);
   t.is(d.stats().session.expiries, 1);
   t.deepEqual(addresses(d.instances('api')), ['127.0.0.1:7501'], 'table survived the expiry');
 
-  await writer.create(`${base}/api/b`, '127.0.0.1:7502', { ephemeral: true });
+  await suite.zk.create(`${base}/api/b`, '127.0.0.1:7502', { ephemeral: true });
   await waitFor('a change after expiry', () => d.instances('api')?.length === 2, 2000);
 
   // The server lists data watches per session (child watches are not listed by wchc): each
   // instance znode is watched once, by the new session only.
   const newSession = d.session.client!.sessionId;
   const watches = await waitFor('the watch listing', async () => {
-    const text = await fourLetterWord(server.clientPort, 'wchc');
+    const text = await fourLetterWord(suite.server.clientPort, 'wchc');
     return text.includes(`0x${newSession}`) && text.includes(`${base}/api/b`) ? text : undefined;
   }, 3000);
   const ours = watches.split(/\n(?=0x)/).find((section) => section.startsWith(`0x${newSession}`)) ?? '';
@@ -219,7 +207,7 @@ test('forced expiry of the discovery session: table survives, a new session re-w
 
 test('a churn burst converges to exactly what ZooKeeper holds, with one sync in flight per path', async (t) => {
   const base = uniquePath('providers');
-  await writer.mkdirp(`${base}/churn`);
+  await suite.zk.mkdirp(`${base}/churn`);
   const d = await discovery({ basePath: base, services: ['churn'] });
   await d.ready();
   const live = new Set<string>();
@@ -228,12 +216,12 @@ test('a churn burst converges to exactly what ZooKeeper holds, with one sync in 
   const started = Date.now();
   for (let i = 0; i < 250; i++) {
     const path = `${base}/churn/n${i}`;
-    ops.push(writer.create(path, `127.0.0.1:${10000 + i}`, { ephemeral: true }));
+    ops.push(suite.zk.create(path, `127.0.0.1:${10000 + i}`, { ephemeral: true }));
     operations += 1;
     live.add(path);
     if (i % 2 === 0 && i > 0) {
       const victim = `${base}/churn/n${i - 1}`;
-      ops.push(writer.delete(victim));
+      ops.push(suite.zk.delete(victim));
       operations += 1;
       live.delete(victim);
     }
@@ -246,14 +234,14 @@ test('a churn burst converges to exactly what ZooKeeper holds, with one sync in 
   await waitFor('convergence', () => addresses(d.instances('churn')).join() === expected.join(), 5000);
   t.log(`converged ${Date.now() - settled} ms after the last operation`);
   t.is(d.stats().maxSyncsInFlightPerPath, 1);
-  t.deepEqual(await writer.getChildren(`${base}/churn`).then((c) => c.length), expected.length);
+  t.deepEqual(await suite.zk.getChildren(`${base}/churn`).then((c) => c.length), expected.length);
 });
 
 test('digest auth reads an ACL-protected tree; without it the read is refused and nothing is applied', async (t) => {
   const { createHash } = await import('node:crypto');
   const base = uniquePath('secure');
-  const owner = await connectZk({ connectString: server.connectString, auth: [{ scheme: 'digest', credentials: 'zkroute:s3cret' }] });
-  closers.push(() => owner.close());
+  const owner = await connectZk({ connectString: suite.server.connectString, auth: [{ scheme: 'digest', credentials: 'zkroute:s3cret' }] });
+  suite.defer(() => owner.close());
   await owner.mkdirp(`${base}/api`);
   await owner.create(`${base}/api/a`, '127.0.0.1:7701', { ephemeral: true });
   const digest = createHash('sha1').update('zkroute:s3cret').digest('base64');

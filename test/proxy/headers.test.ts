@@ -1,5 +1,5 @@
 import test from 'ava';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+import { clientResponseRawHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js';
 
 const ctx = { peer: '127.0.0.9', proto: 'http' as const, prefix: '/svc/a', host: '10.0.0.5:8080' };
 
@@ -28,6 +28,13 @@ test('request: a WebSocket handshake keeps Upgrade and Connection: upgrade', (t)
 });
 
 test('response: hop-by-hop removed, Set-Cookie arrays kept', (t) => {
-  const out = clientResponseHeaders({ connection: 'X-Up', 'x-up': '1', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain', 'proxy-authenticate': 'x' });
-  t.deepEqual(out, { 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain' });
+  const raw = ['Connection', 'X-Up', 'X-Up', '1', 'Keep-Alive', 'timeout=5', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Type', 'text/plain', 'Proxy-Authenticate', 'x'].map((v) => Buffer.from(v));
+  const out = clientResponseRawHeaders(raw);
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < out.length; i += 2) {
+    const name = out[i]!.toLowerCase();
+    const prior = headers[name];
+    headers[name] = prior === undefined ? out[i + 1]! : [prior as string, out[i + 1]!].flat();
+  }
+  t.deepEqual(headers, { 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain' });
 });
