@@ -15,10 +15,11 @@ const cpuUs = () => {
 };
 const gc = () => globalThis.gc?.();
 
-// ZKROUTE_BENCH_PROFILE=<file>: write a CPU profile of the update mode (node:inspector).
+// ZKROUTE_BENCH_PROFILE=<file>: write a CPU profile of the update mode's updates (node:inspector).
 const profileFile = process.env.ZKROUTE_BENCH_PROFILE;
 let profiler;
-if (profileFile) {
+async function startProfile() {
+  if (!profileFile) return;
   const { Session } = await import('node:inspector/promises');
   profiler = new Session();
   profiler.connect();
@@ -36,6 +37,8 @@ if (mode === 'update') {
   d.on('change', (service) => {
     if (service === 'big') console.log(`changed ${cpuUs() - markedAt}`);
   });
+  // The profile covers the updates only, not the initial load.
+  await startProfile();
   console.log(`ready ${d.instances('big')?.length ?? 0}`);
   for await (const line of createInterface({ input: process.stdin })) {
     if (line === 'mark') {

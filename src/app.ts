@@ -8,7 +8,7 @@ import { createMetrics, type Metrics } from './admin/metrics.js';
 import { createBalancer } from './balancer/index.js';
 import type { ListenAddress, ProxyConfig } from './config.js';
 import { createDiscovery, type Discovery } from './discovery/discovery.js';
-import type { Instance } from './discovery/provider-table.js';
+import type { Instance, SetDelta } from './discovery/provider-table.js';
 import { createOutlierDetector, type OutlierDetector } from './health/outlier-detector.js';
 import type { Forwarder } from './proxy/forwarder.js';
 import { createRequestHandler } from './proxy/handler.js';
@@ -146,18 +146,12 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
 
   // Health state and pools follow the table: gone instances drop theirs. Work per change is
   // proportional to the service that changed, not to the whole table.
-  const lastSets = new Map<string, readonly Instance[]>();
   const addressRefs = new Map<string, number>();
-  discovery.on('change', (service: string, instances: readonly Instance[]) => {
-    const before = lastSets.get(service) ?? [];
-    lastSets.set(service, instances);
-    const now = new Set(instances);
-    const then = new Set(before);
-    for (const i of instances) if (!then.has(i)) addressRefs.set(i.address, (addressRefs.get(i.address) ?? 0) + 1);
-    const removed = before.filter((i) => !now.has(i));
-    if (removed.length === 0) return;
+  discovery.on('change', (_service: string, _instances: readonly Instance[], delta: SetDelta) => {
+    for (const i of delta.added) addressRefs.set(i.address, (addressRefs.get(i.address) ?? 0) + 1);
+    if (delta.removed.length === 0) return;
     const goneAddresses: string[] = [];
-    for (const i of removed) {
+    for (const i of delta.removed) {
       const refs = (addressRefs.get(i.address) ?? 1) - 1;
       if (refs > 0) addressRefs.set(i.address, refs);
       else {
@@ -167,8 +161,8 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
     }
     forwarder.release(goneAddresses);
     // A new version of the same znode keeps its uid (and its health record).
-    const uids = new Set(instances.map((i) => i.uid));
-    health.forget(removed.map((i) => i.uid).filter((uid) => !uids.has(uid)));
+    const kept = new Set(delta.added.map((i) => i.uid));
+    health.forget(delta.removed.map((i) => i.uid).filter((uid) => !kept.has(uid)));
   });
 
   /** Connects to ZooKeeper, retrying with backoff while it is unreachable (until closed). */

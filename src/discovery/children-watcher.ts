@@ -14,9 +14,21 @@ export interface ChildNode {
   readonly data: Buffer | undefined;
 }
 
-/** A successful read of the parent: every child, or `missing` when the parent does not exist. */
+/**
+ * A successful read of the parent: every child, or `missing` when the parent does not exist.
+ * `changed` and `removed` say what differs from the previous snapshot (every child is `changed`
+ * in the first one after `missing` or a start). `children` is the watcher's own map: read it
+ * during the callback, do not keep it.
+ */
 export type ChildrenSnapshot =
-  | { readonly kind: 'children'; readonly children: ReadonlyMap<string, ChildNode> }
+  | {
+    readonly kind: 'children';
+    readonly children: ReadonlyMap<string, ChildNode>;
+    /** Names read in this sync: new children and children whose data changed. */
+    readonly changed: readonly string[];
+    /** Names in the previous snapshot that are gone. */
+    readonly removed: readonly string[];
+  }
   | { readonly kind: 'missing' };
 
 export interface ChildrenWatcherOptions {
@@ -199,46 +211,45 @@ export class ChildrenWatcher {
     // One pass over the list; a Set of names only when something was removed.
     const toRead: string[] = [];
     let known = 0;
+    const stale = this.#stale.size > 0 ? this.#stale : undefined;
     for (const name of names) {
       if (!this.#cache.has(name)) toRead.push(name);
       else {
         known += 1;
-        if (this.#stale.has(name)) toRead.push(name);
+        if (stale?.has(name)) toRead.push(name);
       }
     }
-    const present = new Set<string>();
+    const removed: string[] = [];
     if (known < this.#cache.size) {
-      for (const name of names) present.add(name);
+      const present = new Set<string>(names);
       for (const name of this.#cache.keys()) {
         if (!present.has(name)) {
           this.#cache.delete(name);
           this.#stale.delete(name);
           this.#dataWatched.delete(name);
+          removed.push(name);
         }
       }
     }
-    const vanished = new Set<string>();
+    const changed: string[] = [];
     let transientFailure: unknown;
     await Promise.all(toRead.map(async (name) => {
       try {
         await (this.#limiter ? this.#limiter.run(() => this.#readChild(client, name)) : this.#readChild(client, name));
+        changed.push(name);
       } catch (err) {
         if (isZkError(err, 'NO_NODE')) {
           // Vanished between listing and reading: normal. The children watch reports it.
-          this.#cache.delete(name);
-          vanished.add(name);
+          if (this.#cache.delete(name)) removed.push(name);
+          this.#stale.delete(name);
         } else {
           transientFailure = err;
         }
       }
     }));
-    const children = new Map<string, ChildNode>();
-    for (const name of names) {
-      const node = this.#cache.get(name);
-      if (node && !vanished.has(name)) children.set(name, node);
-    }
-    this.#onSnapshot({ kind: 'children', children });
-    // Children whose read failed keep their last data (or stay out until read): retry.
+    // The cache now holds exactly the listed children that were read (a child whose read failed
+    // keeps its last data, or stays out until read).
+    this.#onSnapshot({ kind: 'children', children: this.#cache, changed, removed });
     if (transientFailure) throw transientFailure;
   }
 

@@ -6,7 +6,7 @@ import { ChildrenWatcher, type ChildNode, type ChildrenSnapshot } from './childr
 import { decodeInstanceData, type RejectReason } from './instance-data.js';
 import { Limiter } from './limiter.js';
 import { isValidServiceName, sequentialServiceName, watchedParent, type Layout } from './paths.js';
-import { ProviderTable, type Instance, type ServiceEntry } from './provider-table.js';
+import { ProviderTable, type Instance, type ReplaceOutcome, type ServiceEntry, type SetDelta } from './provider-table.js';
 
 export interface DiscoveryOptions {
   /** ZooKeeper connect string, every ensemble member, optional chroot. */
@@ -109,7 +109,7 @@ export class Discovery extends EventEmitter {
   #knownServices = new Set<string>();
   #baseMissing = false;
   readonly #malformedSeen = new Set<string>();
-  /** Decoded children per service, by znode path (see #decode). */
+  /** Decoded children per service, by znode name (see #decode). */
   readonly #decoded = new Map<string, Map<string, DecodedChild>>();
   readonly #malformedByReason: Record<string, number> = {};
   #malformed = 0;
@@ -122,20 +122,13 @@ export class Discovery extends EventEmitter {
     this.layout = options.layout ?? 'nested';
     this.#logger = deps.logger.child({ component: 'discovery' });
     this.table = new ProviderTable({ keepLastOnEmpty: options.keepLastOnEmpty ?? true });
-    let logged = new Map<string, readonly Instance[]>();
-    this.table.on('change', (service: string, entry: ServiceEntry) => {
+    this.table.on('change', (service: string, entry: ServiceEntry, delta: SetDelta) => {
       if (this.#logger.isLevelEnabled('info')) {
         // What changed, not the whole set: a 1,000-instance service logs one address.
-        const before = new Set((logged.get(service) ?? []).map((i) => i.address));
-        const after = new Set(entry.instances.map((i) => i.address));
-        const added = [...after].filter((a) => !before.has(a));
-        const removed = [...before].filter((a) => !after.has(a));
-        this.#logger.info({ service, count: entry.instances.length, added: added.slice(0, 20), removed: removed.slice(0, 20) }, 'providers changed');
-        logged.set(service, entry.instances);
-      } else if (logged.size > 0) {
-        logged = new Map();
+        const addresses = (list: readonly Instance[]) => list.slice(0, 20).map((i) => i.address);
+        this.#logger.info({ service, count: entry.instances.length, added: addresses(delta.added), removed: addresses(delta.removed) }, 'providers changed');
       }
-      this.emit('change', service, entry.instances);
+      this.emit('change', service, entry.instances, delta);
     });
     this.#ownsSession = deps.session === undefined;
     this.#session = deps.session ?? new ZkSession(
@@ -264,31 +257,67 @@ export class Discovery extends EventEmitter {
     if ([...this.#knownServices].join() !== before) this.emit('services', [...this.#knownServices].sort());
   }
 
+  /**
+   * A service watcher's snapshot. After the first, only the children it names as changed or
+   * removed are looked at: one new child in a 1,000-instance service decodes one znode and
+   * patches the table with one instance.
+   */
   #applyServiceSnapshot(service: string, snapshot: ChildrenSnapshot): void {
-    const children = snapshot.kind === 'children' ? [...snapshot.children.values()] : [];
-    this.#applyInstances(service, this.#decode(service, children));
+    if (snapshot.kind === 'missing') {
+      this.#decoded.delete(service);
+      this.#applyInstances(service, []);
+      return;
+    }
+    const decoded = this.#decoded.get(service);
+    if (!decoded) {
+      this.#applyInstances(service, this.#decode(service, snapshot.children.values()));
+      return;
+    }
+    const added: Instance[] = [];
+    const removed: Instance[] = [];
+    for (const name of snapshot.removed) {
+      const gone = decoded.get(name);
+      if (!gone) continue;
+      decoded.delete(name);
+      if (gone.instance) removed.push(gone.instance);
+    }
+    for (const name of snapshot.changed) {
+      const child = snapshot.children.get(name);
+      if (!child?.data || !child.stat) continue;
+      const before = decoded.get(name);
+      if (before && before.czxid === child.stat.czxid && before.version === child.stat.version) continue;
+      const after = this.#decodeChild(service, child);
+      decoded.set(name, after);
+      if (before?.instance) removed.push(before.instance);
+      if (after.instance) added.push(after.instance);
+    }
+    if (added.length === 0 && removed.length === 0) return;
+    this.#warnIfKept(service, this.table.patch(service, added, removed));
   }
 
   #applyInstances(service: string, instances: Instance[]): void {
-    const outcome = this.table.replace(service, instances);
+    this.#warnIfKept(service, this.table.replace(service, instances));
+  }
+
+  #warnIfKept(service: string, outcome: ReplaceOutcome): void {
     if (outcome === 'kept_on_empty') {
       this.#logger.warn({ service }, 'ZooKeeper lists no instances; keeping the last known set (--keep-last-on-empty)');
     }
   }
 
   /**
-   * Instances from a service's children. A child decoded before (same znode, same version) is
-   * reused as is: one change in a 1,000-instance service decodes one child, not 1,000.
+   * Instances from all of a service's children (a first read, or the sequential layout). A child
+   * decoded before (same znode, same version) is reused as is.
    */
-  #decode(service: string, children: readonly ChildNode[]): Instance[] {
+  #decode(service: string, children: Iterable<ChildNode>): Instance[] {
     const previous = this.#decoded.get(service);
     const next = new Map<string, DecodedChild>();
     const instances: Instance[] = [];
     for (const child of children) {
       if (!child.data || !child.stat) continue;
-      const cached = previous?.get(child.path);
+      const cached = previous?.get(child.name);
       const entry = cached && cached.czxid === child.stat.czxid && cached.version === child.stat.version ? cached : this.#decodeChild(service, child);
-      next.set(child.path, entry);
+      next.set(child.name, entry);
       if (entry.instance) instances.push(entry.instance);
     }
     if (next.size > 0) this.#decoded.set(service, next);

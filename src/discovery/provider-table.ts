@@ -29,65 +29,98 @@ export interface ProviderTableOptions {
   readonly keepLastOnEmpty?: boolean;
 }
 
-/** Same set of znodes at the same versions (any order)? */
-function sameSet(previous: readonly Instance[], next: readonly Instance[]): boolean {
-  if (previous.length !== next.length) return false;
-  // Discovery reuses the Instance object of an unchanged znode: identity settles most cases.
-  const objects = new Set<Instance>(previous);
-  let identical = true;
-  for (const i of next) {
-    if (!objects.has(i)) {
-      identical = false;
-      break;
-    }
-  }
-  if (identical) return true;
-  const keys = new Set<string>();
-  for (const i of previous) keys.add(`${i.uid}@${i.version}`);
-  for (const i of next) if (!keys.has(`${i.uid}@${i.version}`)) return false;
-  return true;
+/** What changed in a service's served set: instances that left and instances that joined. */
+export interface SetDelta {
+  readonly added: readonly Instance[];
+  readonly removed: readonly Instance[];
 }
 
-function byAddress(a: Instance, b: Instance): number {
-  return a.address < b.address ? -1 : a.address > b.address ? 1 : 0;
+/** The served order: by address, then oldest znode first (so the first of an address wins). */
+function compare(a: Instance, b: Instance): number {
+  if (a.address !== b.address) return a.address < b.address ? -1 : 1;
+  return a.createdZxid - b.createdZxid;
+}
+
+/** The same znode at the same version (a re-decoded copy counts as the same). */
+function same(a: Instance, b: Instance): boolean {
+  return a === b || (a.uid === b.uid && a.version === b.version);
+}
+
+/** The first index in `sorted` whose instance does not order before `x` (binary search). */
+function lowerBound(sorted: readonly Instance[], x: Instance): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compare(sorted[mid]!, x) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The index of the first instance with this address in `sorted`, or -1. */
+function firstOf(sorted: readonly Instance[], address: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]!.address < address) lo = mid + 1;
+    else hi = mid;
+  }
+  return sorted[lo]?.address === address ? lo : -1;
+}
+
+/** One instance per host:port from a sorted candidate list: the oldest znode. */
+function dedupe(sorted: readonly Instance[]): Instance[] {
+  const out: Instance[] = [];
+  let last: Instance | undefined;
+  for (const instance of sorted) {
+    if (last?.address !== instance.address) out.push((last = instance));
+  }
+  return out;
 }
 
 /**
- * Orders by address and keeps one instance per host:port (the oldest znode wins). With the
- * previous (sorted) set, instances carried over keep their order and only the new ones are
- * sorted and merged in: a one-child change in a large service costs O(n), not O(n log n).
+ * The delta between two served sets, both sorted by `compare`, in one merge pass (no hashing).
+ * An unchanged znode keeps its previous object, so readers holding it see no difference.
  */
-function dedupe(instances: readonly Instance[], previous?: readonly Instance[]): Instance[] {
-  let sorted: Instance[];
-  if (previous && previous.length > 0) {
-    const pending = new Set(instances);
-    const kept: Instance[] = [];
-    for (const i of previous) if (pending.delete(i)) kept.push(i);
-    const added = [...pending].sort(byAddress);
-    sorted = new Array<Instance>(kept.length + added.length);
-    let k = 0;
-    let a = 0;
-    for (let o = 0; o < sorted.length; o++) sorted[o] = a >= added.length || (k < kept.length && byAddress(kept[k]!, added[a]!) <= 0) ? kept[k++]! : added[a++]!;
-  } else {
-    sorted = [...instances].sort(byAddress);
+function diff(previous: readonly Instance[], next: Instance[]): SetDelta {
+  const added: Instance[] = [];
+  const removed: Instance[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < previous.length || j < next.length) {
+    const p = previous[i];
+    const n = next[j];
+    if (p && n && same(p, n)) {
+      next[j] = p;
+      i++;
+      j++;
+    } else if (n && (!p || compare(n, p) <= 0)) {
+      added.push(n);
+      j++;
+    } else {
+      removed.push(p!);
+      i++;
+    }
   }
-  const out: Instance[] = [];
-  for (const instance of sorted) {
-    const last = out[out.length - 1];
-    if (last?.address !== instance.address) out.push(instance);
-    else if (instance.createdZxid < last.createdZxid) out[out.length - 1] = instance;
-  }
-  return out;
+  return { added, removed };
 }
 
 export type ReplaceOutcome = 'changed' | 'unchanged' | 'kept_on_empty';
 
 /**
- * What ZooKeeper says each service has, replaced a whole set at a time. Health never edits it.
- * Emits `change` (service, entry) whenever a service's set changes.
+ * What ZooKeeper says each service has. Health never edits it. A service's set changes by whole
+ * replacement (`replace`) or by a delta (`patch`, O(n) merges and no hashing: one new child in a
+ * 1,000-instance service sorts one instance). Every candidate znode is kept, so when the winner
+ * of a duplicated host:port goes, the next oldest takes its place.
+ *
+ * Emits `change` (service, entry, delta) whenever a service's served set changes.
  */
 export class ProviderTable extends EventEmitter {
   readonly #entries = new Map<string, ServiceEntry>();
+  /** Per service, every decoded znode sorted by `compare` (duplicates of an address included). */
+  readonly #candidates = new Map<string, readonly Instance[]>();
   readonly #keepLastOnEmpty: boolean;
   #emptyIgnored = 0;
   #duplicatesDropped = 0;
@@ -107,9 +140,57 @@ export class ProviderTable extends EventEmitter {
 
   /** Replaces a service's set. Only call with the result of a successful read. */
   replace(service: string, instances: readonly Instance[]): ReplaceOutcome {
+    return this.#commit(service, [...instances].sort(compare));
+  }
+
+  /**
+   * Applies a change to the last set given: `removed` are instances given before (by identity),
+   * `added` new ones (a new version of a znode is removed old plus added new).
+   */
+  patch(service: string, added: readonly Instance[], removed: readonly Instance[]): ReplaceOutcome {
+    // Binary search and splice (a memmove): the work in JavaScript is O(changes x log n).
+    const candidates = this.#candidates.get(service)?.slice() ?? [];
+    const touched = new Set<string>();
+    for (const gone of removed) {
+      let at = lowerBound(candidates, gone);
+      if (candidates[at] !== gone) at = candidates.indexOf(gone);
+      if (at < 0) continue;
+      candidates.splice(at, 1);
+      touched.add(gone.address);
+    }
+    for (const instance of added) {
+      candidates.splice(lowerBound(candidates, instance), 0, instance);
+      touched.add(instance.address);
+    }
     const previous = this.#entries.get(service);
-    const next = dedupe(instances, previous?.instances);
-    this.#duplicatesDropped += instances.length - next.length;
+    if (!previous || previous.keptOnEmpty || candidates.length === 0) return this.#commit(service, candidates);
+    // Only the touched addresses can change their winner (the oldest znode of the address).
+    this.#candidates.set(service, candidates);
+    const next = previous.instances.slice();
+    const delta: { added: Instance[]; removed: Instance[] } = { added: [], removed: [] };
+    for (const address of touched) {
+      const c = firstOf(candidates, address);
+      const winner = c < 0 ? undefined : candidates[c]!;
+      const s = firstOf(next, address);
+      const before = s < 0 ? undefined : next[s]!;
+      if (before && winner && same(before, winner)) continue;
+      if (before) delta.removed.push(before);
+      if (winner) delta.added.push(winner);
+      if (before && winner) next[s] = winner;
+      else if (before) next.splice(s, 1);
+      else if (winner) next.splice(lowerBound(next, winner), 0, winner);
+    }
+    this.#duplicatesDropped += candidates.length - next.length;
+    if (delta.added.length === 0 && delta.removed.length === 0) return 'unchanged';
+    return this.#publish(service, next, delta);
+  }
+
+  /** Serves a whole candidate list (sorted by `compare`). */
+  #commit(service: string, candidates: Instance[]): ReplaceOutcome {
+    this.#candidates.set(service, candidates);
+    const previous = this.#entries.get(service);
+    const next = dedupe(candidates);
+    this.#duplicatesDropped += candidates.length - next.length;
     if (next.length === 0 && this.#keepLastOnEmpty && previous && previous.instances.length > 0) {
       if (!previous.keptOnEmpty) {
         this.#emptyIgnored += 1;
@@ -117,10 +198,15 @@ export class ProviderTable extends EventEmitter {
       }
       return 'kept_on_empty';
     }
-    if (previous && !previous.keptOnEmpty && sameSet(previous.instances, next)) return 'unchanged';
+    const delta = diff(previous?.instances ?? [], next);
+    if (previous && !previous.keptOnEmpty && delta.added.length === 0 && delta.removed.length === 0) return 'unchanged';
+    return this.#publish(service, next, delta);
+  }
+
+  #publish(service: string, next: Instance[], delta: SetDelta): ReplaceOutcome {
     const entry: ServiceEntry = { instances: Object.freeze(next), updatedAt: Date.now(), keptOnEmpty: false };
     this.#entries.set(service, entry);
-    this.emit('change', service, entry);
+    this.emit('change', service, entry, delta);
     return 'changed';
   }
 

@@ -205,6 +205,31 @@ test('forced expiry of the discovery session: table survives, a new session re-w
   t.is(changes.length, 1);
 });
 
+test('change events carry the delta: one new child, a new version, and a duplicate taking over', async (t) => {
+  const base = uniquePath('providers');
+  await suite.zk.mkdirp(`${base}/api`);
+  for (let i = 0; i < 20; i++) await suite.zk.create(`${base}/api/i${i}`, `127.0.0.1:${7100 + i}`, { ephemeral: true });
+  const d = await discovery({ basePath: base, services: ['api'] });
+  t.true(await d.ready());
+  const deltas: string[] = [];
+  d.on('change', (_s: string, _i: readonly Instance[], delta: { added: Instance[]; removed: Instance[] }) => {
+    deltas.push(`+${delta.added.map((i) => `${i.id}@${i.version}`).join(',')} -${delta.removed.map((i) => `${i.id}@${i.version}`).join(',')}`);
+  });
+  const before = d.instances('api')!;
+  await suite.zk.create(`${base}/api/new`, '127.0.0.1:7200', { ephemeral: true });
+  await waitFor('the new child', () => d.instances('api')?.length === 21, 1000, 5);
+  // Every other instance is the same object as before.
+  t.is(d.instances('api')!.filter((i) => before.includes(i)).length, 20);
+  await suite.zk.setData(`${base}/api/new`, '127.0.0.1:7201');
+  await waitFor('the new version', () => addresses(d.instances('api')).includes('127.0.0.1:7201'), 1000, 5);
+  // A second znode for an address already served is held back until the first goes.
+  await suite.zk.create(`${base}/api/twin`, '127.0.0.1:7100', { ephemeral: true });
+  await suite.zk.delete(`${base}/api/i0`);
+  await waitFor('the twin to take over', () => d.instances('api')?.some((i) => i.id === 'twin') === true, 1000, 5);
+  t.deepEqual(deltas, ['+new@0 -', '+new@1 -new@0', '+twin@0 -i0@0']);
+  t.is(d.instances('api')!.length, 21);
+});
+
 test('a churn burst converges to exactly what ZooKeeper holds, with one sync in flight per path', async (t) => {
   const base = uniquePath('providers');
   await suite.zk.mkdirp(`${base}/churn`);
