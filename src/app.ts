@@ -1,21 +1,15 @@
 // Composition root: builds every part of the proxy from a ProxyConfig and wires them together.
-// Only this file (and cli/) creates real dependencies; every part takes its own as arguments.
+// Only this file, plane.ts, cluster/ and cli/ create real dependencies; every part takes its own
+// as arguments.
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createAdminServer, type Readiness } from './admin/admin-server.js';
-import { createMetrics, type Metrics } from './admin/metrics.js';
-import { createBalancer } from './balancer/index.js';
-import type { ListenAddress, ProxyConfig } from './config.js';
+import { createRegistry, registerDiscoveryMetrics, type MetricsText } from './admin/metrics.js';
+import type { ProxyConfig } from './config.js';
 import { createDiscovery, type Discovery } from './discovery/discovery.js';
-import type { Instance, SetDelta } from './discovery/provider-table.js';
-import { createOutlierDetector, type OutlierDetector } from './health/outlier-detector.js';
-import type { Forwarder } from './proxy/forwarder.js';
-import { createRequestHandler } from './proxy/handler.js';
-import { Picker } from './proxy/picker.js';
-import { createHttpServer } from './proxy/server.js';
-import { createUndiciForwarder } from './proxy/undici-forwarder.js';
-import { createWebSocketProxy, type WebSocketProxy } from './proxy/websocket.js';
+import type { OutlierDetector } from './health/outlier-detector.js';
+import type { Picker } from './proxy/picker.js';
+import { bound, closeServer, createProxyPlane, listen } from './plane.js';
 import type { ZkAuth } from './zookeeper/client.js';
 
 export interface AppDeps {
@@ -28,7 +22,7 @@ export interface App {
   readonly discovery: Discovery;
   readonly health: OutlierDetector;
   readonly picker: Picker;
-  readonly metrics: Metrics;
+  readonly metrics: MetricsText;
   /**
    * Listens (proxy and admin), then connects to ZooKeeper. Resolves once the first connection
    * attempt ended: if ZooKeeper was unreachable, readiness says so and connecting goes on.
@@ -46,27 +40,6 @@ export interface App {
   close(drainTimeoutMs?: number): Promise<void>;
 }
 
-function listen(server: Server, address: ListenAddress, flag: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.port, address.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: NodeJS.ErrnoException) => {
-    throw new Error(`${flag} ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`, { cause: err });
-  });
-}
-
-function bound(server: Server, fallback: ListenAddress): { host: string; port: number } {
-  const a = server.address() as AddressInfo | null;
-  return { host: a?.address ?? fallback.host, port: a?.port ?? fallback.port };
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
 /** Builds the proxy; call start() to run it. */
 export function createApp(config: ProxyConfig, deps: AppDeps): App {
   const logger = deps.logger;
@@ -82,59 +55,13 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
     },
     { logger },
   );
-  const health = createOutlierDetector(
-    {
-      consecutive5xx: config.consecutive5xx,
-      ejectionBaseMs: config.ejectionBaseMs,
-      ejectionMaxMs: config.ejectionMaxMs,
-      maxEjectionPercent: config.maxEjectionPercent,
-    },
-    { logger, ...(deps.random ? { random: deps.random } : {}) },
-  );
-  const metrics = createMetrics({ discovery, health });
-  const forwarder: Forwarder = createUndiciForwarder({
-    connectTimeoutMs: config.connectTimeoutMs,
-    poolIdleTimeoutMs: config.poolIdleTimeoutMs,
-    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
-  });
-  const picker = new Picker({ discovery, health, balancer: createBalancer(config.balancer, deps.random) });
-  const handler = createRequestHandler(
-    {
-      prefix: config.prefix,
-      preserveHost: config.preserveHost,
-      retries: config.retries,
-      retryBufferBytes: config.retryBufferBytes,
-      tryTimeoutMs: config.tryTimeoutMs,
-      deadlineMs: config.deadlineMs,
-    },
-    { picker, forwarder, logger, onRequestDone: metrics.onRequestDone },
-  );
-  const websocket: WebSocketProxy = createWebSocketProxy(
-    {
-      prefix: config.prefix,
-      preserveHost: config.preserveHost,
-      connectTimeoutMs: config.connectTimeoutMs,
-      tryTimeoutMs: config.tryTimeoutMs,
-      idleTimeoutMs: config.websocketIdleTimeoutMs,
-    },
-    { picker, logger },
-  );
-
+  const registry = createRegistry();
+  registerDiscoveryMetrics(registry, discovery);
+  const plane = createProxyPlane(config, { source: discovery, logger, registry, ...(deps.random ? { random: deps.random } : {}) });
+  const { health, picker } = plane;
   let draining = false;
   let connectFailed: Error | undefined;
   let closed = false;
-  const server: Server = createHttpServer(
-    { headerTimeoutMs: config.headerTimeoutMs, clientIdleTimeoutMs: config.clientIdleTimeoutMs },
-    {
-      request: (req, res) => {
-        // While draining, every answer closes its connection so callers move on.
-        if (draining) res.setHeader('connection', 'close');
-        handler(req, res);
-      },
-      upgrade: (req, socket, head) => websocket.handleUpgrade(req, socket, head),
-      logger,
-    },
-  );
 
   const readiness = (): Readiness => {
     if (draining) return { ready: false, reason: 'draining', message: 'shutting down: finishing requests in flight' };
@@ -142,28 +69,8 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
     if (connectFailed) return { ready: false, reason: 'zookeeper_unreachable', message: connectFailed.message };
     return { ready: false, reason: 'starting', message: 'reading the service list from ZooKeeper' };
   };
-  const admin = createAdminServer({ discovery, health, picker, metrics, readiness, logger });
-
-  // Health state and pools follow the table: gone instances drop theirs. Work per change is
-  // proportional to the service that changed, not to the whole table.
-  const addressRefs = new Map<string, number>();
-  discovery.on('change', (_service: string, _instances: readonly Instance[], delta: SetDelta) => {
-    for (const i of delta.added) addressRefs.set(i.address, (addressRefs.get(i.address) ?? 0) + 1);
-    if (delta.removed.length === 0) return;
-    const goneAddresses: string[] = [];
-    for (const i of delta.removed) {
-      const refs = (addressRefs.get(i.address) ?? 1) - 1;
-      if (refs > 0) addressRefs.set(i.address, refs);
-      else {
-        addressRefs.delete(i.address);
-        goneAddresses.push(i.address);
-      }
-    }
-    forwarder.release(goneAddresses);
-    // A new version of the same znode keeps its uid (and its health record).
-    const kept = new Set(delta.added.map((i) => i.uid));
-    health.forget(delta.removed.map((i) => i.uid).filter((uid) => !kept.has(uid)));
-  });
+  const metrics: MetricsText = { contentType: registry.contentType, render: () => registry.metrics() };
+  const admin: Server = createAdminServer({ discovery, healthView: plane.healthView, metrics, readiness, logger });
 
   /** Connects to ZooKeeper, retrying with backoff while it is unreachable (until closed). */
   async function connect(onFirstAttempt: () => void): Promise<void> {
@@ -197,15 +104,14 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
     metrics,
     readiness,
     async start() {
-      await listen(server, config.listen, '--listen');
+      await plane.listen();
       try {
         await listen(admin, config.admin, '--admin');
       } catch (err) {
-        await closeServer(server);
+        await plane.close(0);
         throw err;
       }
       listening = true;
-      server.on('error', (err) => logger.error({ err }, 'server error'));
       admin.on('error', (err) => logger.error({ err }, 'admin server error'));
       await new Promise<void>((resolve) => {
         connecting = connect(resolve);
@@ -214,31 +120,13 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
       const adminAt = this.adminAddress();
       logger.info({ listen: `${proxyAt.host}:${proxyAt.port}`, admin: `${adminAt.host}:${adminAt.port}`, config }, 'zkroute proxy started');
     },
-    address: () => bound(server, config.listen),
+    address: plane.address,
     adminAddress: () => bound(admin, config.admin),
     async close(drainTimeoutMs = config.drainTimeoutMs) {
       if (closed) return;
       draining = true;
-      let finished: Promise<void> | undefined;
-      if (listening) {
-        finished = closeServer(server);
-        // Idle keep-alive connections go now; busy ones as soon as their response is done.
-        server.closeIdleConnections();
-        const sweep = setInterval(() => server.closeIdleConnections(), 50);
-        const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), drainTimeoutMs).unref());
-        const done = await Promise.race([finished.then(() => true), timeout]);
-        clearInterval(sweep);
-        if (!done) {
-          logger.warn({ drainTimeoutMs }, 'drain timeout: closing connections still busy');
-          server.closeAllConnections();
-        }
-      }
-      // WebSocket tunnels hold the listener open: they go after the drain wait.
-      websocket.close();
-      await finished;
+      await plane.close(drainTimeoutMs);
       closed = true;
-      await forwarder.close();
-      health.close();
       if (listening) {
         admin.closeAllConnections();
         await closeServer(admin);

@@ -26,6 +26,7 @@ export interface ProxyConfig {
   readonly listen: ListenAddress;
   readonly admin: ListenAddress;
   readonly drainTimeoutMs: number;
+  readonly workers: number;
   readonly prefix: string;
   readonly balancer: BalancerName;
   readonly preserveHost: boolean;
@@ -239,6 +240,7 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('listen', 'listen', parseListen, '127.0.0.1:4700', 'address to serve callers on'),
   spec('admin', 'admin', parseListen, '127.0.0.1:4701', 'admin address: /healthz /readyz /providers /metrics'),
   spec('drain-timeout', 'drainTimeoutMs', parseDurationMs, '10s', 'on SIGTERM/SIGINT, longest wait for requests in flight'),
+  spec('workers', 'workers', integer(1, 256), '1', 'proxy processes sharing the listen port (node:cluster); one ZooKeeper session and the admin port stay in the primary'),
   spec('prefix', 'prefix', checked(prefixProblem), '/svc', 'route prefix: <prefix>/<service>/<path>'),
   spec('base-path', 'basePath', checked(basePathProblem), '/providers', 'ZooKeeper path holding the services'),
   spec('layout', 'layout', oneOf(LAYOUTS), 'nested', 'nested (/base/<service>/<id>) or sequential (/base/<service>0000000007)'),

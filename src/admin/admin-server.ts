@@ -2,20 +2,27 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import type { Discovery } from '../discovery/discovery.js';
 import type { Instance } from '../discovery/provider-table.js';
-import type { OutlierDetector } from '../health/outlier-detector.js';
-import type { Picker } from '../proxy/picker.js';
-import type { Metrics } from './metrics.js';
+import type { InstanceHealth } from '../health/outlier-detector.js';
+import type { MetricsText } from './metrics.js';
 
 /** Why the proxy is not ready, or ready. */
 export type Readiness =
   | { readonly ready: true }
   | { readonly ready: false; readonly reason: 'starting' | 'zookeeper_unreachable' | 'draining'; readonly message: string };
 
+/** What health says of one instance, with the requests in flight to it. */
+export interface InstanceHealthView extends InstanceHealth {
+  readonly inFlight: number;
+}
+
+/** Health of every instance at one moment (gathered from every worker in cluster mode). */
+export type HealthView = (instance: Instance) => InstanceHealthView;
+
 export interface AdminDeps {
   readonly discovery: Discovery;
-  readonly health: OutlierDetector;
-  readonly picker: Picker;
-  readonly metrics: Metrics;
+  /** Health as of now, for /providers. */
+  readonly healthView: () => HealthView | Promise<HealthView>;
+  readonly metrics: MetricsText;
   readonly readiness: () => Readiness;
   readonly logger: Logger;
 }
@@ -27,8 +34,8 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
-function describeInstance(instance: Instance, deps: AdminDeps) {
-  const h = deps.health.describe(instance);
+function describeInstance(instance: Instance, health: HealthView) {
+  const h = health(instance);
   return {
     id: instance.id,
     address: instance.address,
@@ -45,15 +52,15 @@ function describeInstance(instance: Instance, deps: AdminDeps) {
       ejections: h.ejections,
       consecutiveFailures: h.consecutiveFailures,
       lastFailure: h.lastFailure ? { outcome: h.lastFailure.outcome, at: iso(h.lastFailure.at) } : null,
-      inFlight: deps.picker.inFlight(instance),
+      inFlight: h.inFlight,
     },
   };
 }
 
-function describeService(service: string, deps: AdminDeps) {
+function describeService(service: string, deps: AdminDeps, health: HealthView) {
   const entry = deps.discovery.table.get(service);
   if (!entry) return { watched: false, instances: null };
-  return { watched: true, updatedAt: iso(entry.updatedAt), keptOnEmpty: entry.keptOnEmpty, instances: entry.instances.map((i) => describeInstance(i, deps)) };
+  return { watched: true, updatedAt: iso(entry.updatedAt), keptOnEmpty: entry.keptOnEmpty, instances: entry.instances.map((i) => describeInstance(i, health)) };
 }
 
 function table(deps: AdminDeps) {
@@ -94,8 +101,9 @@ export function createAdminServer(deps: AdminDeps): Server {
       return;
     }
     if (path === '/providers' || path === '/providers/') {
+      const health = await deps.healthView();
       const services: Record<string, unknown> = {};
-      for (const service of deps.discovery.knownServices()) services[service] = describeService(service, deps);
+      for (const service of deps.discovery.knownServices()) services[service] = describeService(service, deps, health);
       return json(res, 200, { ...table(deps), services });
     }
     if (path.startsWith('/providers/')) {
@@ -106,7 +114,7 @@ export function createAdminServer(deps: AdminDeps): Server {
         // Not valid percent-encoding: no service has that name; answered below.
       }
       if (!deps.discovery.knownServices().includes(service)) return json(res, 404, { error: 'unknown_service', message: `service ${service.slice(0, 200)} is not in the table`, service: service.slice(0, 200) });
-      return json(res, 200, { ...table(deps), service, ...describeService(service, deps) });
+      return json(res, 200, { ...table(deps), service, ...describeService(service, deps, await deps.healthView()) });
     }
     return json(res, 404, { error: 'not_found', message: 'try /healthz, /readyz, /providers, /providers/<service>, /metrics' });
   };

@@ -1,21 +1,19 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Discovery } from '../discovery/discovery.js';
-import type { Instance } from '../discovery/provider-table.js';
+import type { Instance, ProviderTable } from '../discovery/provider-table.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
 import type { RequestDone } from '../proxy/handler.js';
 
-export interface MetricsDeps {
-  readonly discovery: Discovery;
-  readonly health: OutlierDetector;
-}
-
-export interface Metrics {
-  readonly registry: Registry;
-  /** The proxy handler's per-request hook. */
-  readonly onRequestDone: (done: RequestDone) => void;
+/** What the admin port needs to answer GET /metrics. */
+export interface MetricsText {
   /** Text for GET /metrics. */
   render(): Promise<string>;
   readonly contentType: string;
+}
+
+export interface ProxyMetricsDeps {
+  readonly table: ProviderTable;
+  readonly health: OutlierDetector;
 }
 
 const SESSION_STATES = ['connecting', 'connected', 'disconnected', 'expired', 'auth_failed', 'closed', 'starting'] as const;
@@ -25,14 +23,12 @@ function statusClass(status: number): string {
 }
 
 /**
- * Prometheus metrics (prom-client) on their own registry. Per-request work is two label
- * lookups; everything read from discovery and health is computed at scrape time.
+ * The proxy's request and health metrics (prom-client) on `registry`. Per-request work is two
+ * label lookups; what is read from the table and health is computed at scrape time. Returns
+ * the handler's per-request hook.
  */
-export function createMetrics(deps: MetricsDeps): Metrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const { discovery, health } = deps;
-
+export function registerProxyMetrics(registry: Registry, deps: ProxyMetricsDeps): (done: RequestDone) => void {
+  const { table, health } = deps;
   const requests = new Counter({ name: 'zkroute_requests_total', help: 'Requests answered, by service, status class and outcome ("" service: not routed, invalid or unknown names).', labelNames: ['service', 'code_class', 'outcome'], registers: [registry] });
   const duration = new Histogram({ name: 'zkroute_request_duration_seconds', help: 'Time from request to the end of forwarding (response headers and body sent), by service.', labelNames: ['service'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
   const tries = new Counter({ name: 'zkroute_upstream_tries_total', help: 'Tries sent to instances (first tries and retries).', labelNames: ['service'], registers: [registry] });
@@ -46,10 +42,12 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   new Gauge({
     name: 'zkroute_instances', help: 'Instances per service in the table, and how many are healthy.', labelNames: ['service', 'state'], registers: [registry],
+    // Across cluster workers: the lowest count (an instance ejected by any worker is not healthy).
+    aggregator: 'min',
     collect() {
       this.reset();
-      for (const service of discovery.table.services()) {
-        const instances = discovery.table.get(service)?.instances ?? [];
+      for (const service of table.services()) {
+        const instances = table.get(service)?.instances ?? [];
         let healthy = 0;
         for (const i of instances) if (!health.isEjected(i)) healthy += 1;
         this.set({ service, state: 'total' }, instances.length);
@@ -57,6 +55,31 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       }
     },
   });
+  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
+  const serviceChildren = new Map<string, { duration: ReturnType<typeof duration.labels>; tries: ReturnType<typeof tries.labels>; retries: ReturnType<typeof retries.labels> }>();
+  return function onRequestDone(done) {
+      // Labelled children are looked up once per label set: prom-client hashes labels per call.
+      const key = `${done.service}\u0000${done.status}\u0000${done.outcome}`;
+      let counter = requestChildren.get(key);
+      if (!counter) requestChildren.set(key, (counter = requests.labels(done.service, statusClass(done.status), done.outcome)));
+      counter.inc();
+      if (done.service === '') return;
+      let perService = serviceChildren.get(done.service);
+      if (!perService) {
+        perService = { duration: duration.labels(done.service), tries: tries.labels(done.service), retries: retries.labels(done.service) };
+        serviceChildren.set(done.service, perService);
+      }
+      perService.duration.observe(done.durationMs / 1000);
+      if (done.tries > 0) {
+        perService.tries.inc(done.tries);
+        if (done.tries > 1) perService.retries.inc(done.tries - 1);
+      }
+  };
+}
+
+
+/** ZooKeeper session and table metrics, read from Discovery at scrape time. */
+export function registerDiscoveryMetrics(registry: Registry, discovery: Discovery): void {
   new Gauge({
     name: 'zkroute_zookeeper_session_state', help: 'The ZooKeeper session state (1 for the current one).', labelNames: ['state'], registers: [registry],
     collect() {
@@ -87,29 +110,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
   });
 
-  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
-  const serviceChildren = new Map<string, { duration: ReturnType<typeof duration.labels>; tries: ReturnType<typeof tries.labels>; retries: ReturnType<typeof retries.labels> }>();
-  return {
-    registry,
-    contentType: registry.contentType,
-    onRequestDone(done) {
-      // Labelled children are looked up once per label set: prom-client hashes labels per call.
-      const key = `${done.service}\u0000${done.status}\u0000${done.outcome}`;
-      let counter = requestChildren.get(key);
-      if (!counter) requestChildren.set(key, (counter = requests.labels(done.service, statusClass(done.status), done.outcome)));
-      counter.inc();
-      if (done.service === '') return;
-      let perService = serviceChildren.get(done.service);
-      if (!perService) {
-        perService = { duration: duration.labels(done.service), tries: tries.labels(done.service), retries: retries.labels(done.service) };
-        serviceChildren.set(done.service, perService);
-      }
-      perService.duration.observe(done.durationMs / 1000);
-      if (done.tries > 0) {
-        perService.tries.inc(done.tries);
-        if (done.tries > 1) perService.retries.inc(done.tries - 1);
-      }
-    },
-    render: () => registry.metrics(),
-  };
+}
+
+/** A registry with the process's default metrics. */
+export function createRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
 }
