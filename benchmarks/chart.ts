@@ -2,12 +2,12 @@
 // percentiles at one connection, one bar per configuration.
 import type { Summary } from './run.js';
 
-const COLORS: Record<string, string> = { direct: '#7f8c8d', nginx: '#2e86de', zkroute: '#e67e22' };
+const COLORS: Record<string, string> = { direct: '#7f8c8d', nginx: '#2e86de', zkroute: '#e67e22', 'zkroute-workers': '#c0392b' };
 
 function bars(x0: number, y0: number, width: number, height: number, title: string, groups: { label: string; values: { config: string; value: number }[] }[], unit: string): string {
   const max = Math.max(...groups.flatMap((g) => g.values.map((v) => v.value)), 1e-9);
   const groupWidth = width / groups.length;
-  const barWidth = (groupWidth * 0.8) / 3;
+  const barWidth = (groupWidth * 0.8) / Math.max(...groups.map((g) => g.values.length));
   let out = `<text x="${x0}" y="${y0 - 10}" font-size="14" font-weight="bold">${title}</text>`;
   out += `<line x1="${x0}" y1="${y0 + height}" x2="${x0 + width}" y2="${y0 + height}" stroke="#333"/>`;
   groups.forEach((g, gi) => {
@@ -24,7 +24,7 @@ function bars(x0: number, y0: number, width: number, height: number, title: stri
 }
 
 export function renderChart(summary: readonly Summary[]): string {
-  const configs = ['direct', 'nginx', 'zkroute'];
+  const configs = ['direct', 'nginx', 'zkroute', 'zkroute-workers'].filter((c) => summary.some((s) => s.config === c));
   const throughput = [...new Set(summary.filter((s) => s.connections > 1 || s.body === 'small').map((s) => `${s.body}|${s.connections}`))].map((key) => {
     const [body, c] = key.split('|');
     return { label: `${body}, ${c} conn${c === '1' ? '' : 's'}`, values: configs.map((config) => ({ config, value: summary.find((s) => s.body === body && String(s.connections) === c && s.config === config)?.rps ?? 0 })) };

@@ -1,6 +1,6 @@
 // zkroute benchmarks: routing throughput and latency against direct and nginx in one run
 // (alternating configurations), then discovery figures. Writes benchmarks/results/<date>.md and
-// .svg. Usage: npm run bench [-- --quick] [-- --pin] [-- --duration 5] [-- --reps 2]
+// .svg. Usage: npm run bench [-- --quick] [-- --pin] [-- --duration 5] [-- --reps 2] [-- --workers 2]
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,14 +26,19 @@ const { values: opts } = parseArgs({ options: {
   label: { type: 'string', default: '' },
   /** Print the one-child update cost only (for iterating on discovery). */
   'update-only': { type: 'boolean', default: false },
+  /** Also measure `zkroute proxy --workers N` (node:cluster) as a fourth configuration. */
+  workers: { type: 'string' },
 } });
+const WORKERS = opts.workers === undefined ? 0 : Number(opts.workers);
+if (opts.workers !== undefined && !(Number.isInteger(WORKERS) && WORKERS > 1)) throw new Error(`--workers ${JSON.stringify(opts.workers)}: expected a whole number above 1`);
 const seconds = Number(opts.duration ?? (opts.quick ? 2 : 5));
 const reps = Number(opts.reps ?? (opts.quick ? 1 : 2));
 const LOAD_CPU = opts.pin ? '0' : undefined;
 const PROXY_CPU = opts.pin ? '1' : undefined;
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
-type Config = 'direct' | 'nginx' | 'zkroute';
+/** `zkroute-workers`: the proxy with --workers N (when asked for). */
+type Config = 'direct' | 'nginx' | 'zkroute' | 'zkroute-workers';
 interface Row { body: string; connections: number; config: Config; rep: number; result: WrkResult; cpuPer10k: number | undefined }
 
 function setAffinity(pids: number[], cpuList: string): void {
@@ -73,9 +78,14 @@ async function main(): Promise<void> {
     await zk.mkdirp('/providers/bench');
     await zk.create('/providers/bench/u1', JSON.stringify({ host: '127.0.0.1', port: upPort }), { ephemeral: true });
 
-    const [zkroutePort, nginxPort] = (await freePorts(2)) as [number, number];
-    const zkroute = start(process.execPath, [path.join(ROOT, 'bin/zkroute.js'), 'proxy', '--zookeeper', zkServer.connectString, '--listen', `127.0.0.1:${zkroutePort}`, '--admin', '127.0.0.1:0', '--log-level', 'warn'], { ...(PROXY_CPU ? { cpuList: PROXY_CPU } : {}) });
-    zkroute.stderr!.on('data', (c: Buffer) => process.stderr.write(`zkroute: ${c}`));
+    const [zkroutePort, nginxPort, workersPort] = (await freePorts(3)) as [number, number, number];
+    const startProxy = (port: number, extra: string[]) => {
+      const proxy = start(process.execPath, [path.join(ROOT, 'bin/zkroute.js'), 'proxy', '--zookeeper', zkServer.connectString, '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--log-level', 'warn', ...extra], { ...(PROXY_CPU ? { cpuList: PROXY_CPU } : {}) });
+      proxy.stderr!.on('data', (c: Buffer) => process.stderr.write(`zkroute: ${c}`));
+      return proxy;
+    };
+    const zkroute = startProxy(zkroutePort, []);
+    const workers = WORKERS > 1 ? startProxy(workersPort, ['--workers', String(WORKERS)]) : undefined;
 
     for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(tmp, d), { recursive: true });
     writeFileSync(path.join(tmp, 'nginx.conf'), `
@@ -115,22 +125,26 @@ http {
       direct: (body) => `http://127.0.0.1:${upPort}/${body}`,
       nginx: (body) => `http://127.0.0.1:${nginxPort}/svc/bench/${body}`,
       zkroute: (body) => `http://127.0.0.1:${zkroutePort}/svc/bench/${body}`,
+      'zkroute-workers': (body) => `http://127.0.0.1:${workersPort}/svc/bench/${body}`,
     };
-    for (const config of ['direct', 'nginx', 'zkroute'] as const) await waitForOk(urls[config]('small'));
+    const configs: Config[] = workers ? ['direct', 'nginx', 'zkroute', 'zkroute-workers'] : ['direct', 'nginx', 'zkroute'];
+    for (const config of configs) await waitForOk(urls[config]('small'));
     const nginxPids = () => [nginx.pid!, ...childPids(nginx.pid!)];
-    const proxyPids: Record<Config, () => number[]> = { direct: () => [], nginx: nginxPids, zkroute: () => [zkroute.pid!] };
-    const allPids = () => [upstream.pid!, zkroute.pid!, ...nginxPids()];
+    // The primary and its workers: a cluster's CPU is all of its processes'.
+    const workersPids = () => (workers ? [workers.pid!, ...childPids(workers.pid!)] : []);
+    const proxyPids: Record<Config, () => number[]> = { direct: () => [], nginx: nginxPids, zkroute: () => [zkroute.pid!], 'zkroute-workers': workersPids };
+    const allPids = () => [upstream.pid!, zkroute.pid!, ...nginxPids(), ...workersPids()];
     log(`upstream :${upPort}, nginx :${nginxPort}, zkroute :${zkroutePort}; ${seconds}s runs, ${reps} repetitions, ${opts.pin ? 'pinned (load+upstream core 0, proxy core 1) except at 1 connection' : 'unpinned'}`);
 
-    for (const config of ['direct', 'nginx', 'zkroute'] as const) await wrk(urls[config]('small'), 32, 1, LOAD_CPU);
+    for (const config of configs) await wrk(urls[config]('small'), 32, 1, LOAD_CPU);
     const rows: Row[] = [];
     const plan: [string, number][] = [['small', 1], ['small', 32], ['small', 128], ['4k', 32]];
     for (const [body, connections] of plan) {
       // One-connection latency unpinned: pinned across cores even nginx pays wake-ups.
       if (opts.pin) setAffinity(allPids(), connections === 1 ? '0,1' : '0');
-      if (opts.pin && connections !== 1) setAffinity([zkroute.pid!, ...nginxPids()], '1');
+      if (opts.pin && connections !== 1) setAffinity([zkroute.pid!, ...nginxPids(), ...workersPids()], '1');
       for (let rep = 0; rep < reps; rep++) {
-        const order: Config[] = rep % 2 === 0 ? ['direct', 'nginx', 'zkroute'] : ['zkroute', 'nginx', 'direct'];
+        const order: Config[] = rep % 2 === 0 ? configs : [...configs].reverse();
         for (const config of order) {
           const before = cpuSeconds(proxyPids[config]());
           const result = await wrk(urls[config](body), connections, seconds, connections === 1 ? undefined : LOAD_CPU);
@@ -141,6 +155,10 @@ http {
       }
     }
     const rss = { zkroute: peakRssMiB(zkroute.pid!), nginx: Math.max(...nginxPids().map(peakRssMiB)) };
+    if (workers) {
+      workers.kill('SIGTERM');
+      await Promise.race([new Promise((r) => workers.once('exit', r)), sleep(15_000)]);
+    }
 
     // --- discovery: propagation ----------------------------------------------------------
     const events = opts.quick ? 50 : 200;
@@ -311,7 +329,7 @@ function report(r: {
   const lines: string[] = [];
   lines.push(`# zkroute benchmark ${r.name}`, '');
   lines.push(`Machine: ${cpus().length} cores (${cpuModel}), Node ${process.version}, ${nginxVersion.replace('nginx version: ', '')}, wrk (1 thread), Apache ZooKeeper (Debian) standalone.`);
-  lines.push(`Command: \`npm run bench --${opts.quick ? ' --quick' : ''}${opts.pin ? ' --pin' : ''} --duration ${seconds} --reps ${reps}\`. ${opts.pin ? 'Pinned: wrk + upstream on core 0, proxy on core 1 (1-connection runs unpinned).' : 'Unpinned.'} Configurations alternate (A B C, then C B A); figures are medians of ${reps} run(s) of ${seconds} s; keep-alive everywhere; all on 127.0.0.1.`, '');
+  lines.push(`Command: \`npm run bench --${opts.quick ? ' --quick' : ''}${opts.pin ? ' --pin' : ''} --duration ${seconds} --reps ${reps}${WORKERS ? ` --workers ${WORKERS}` : ''}\`. ${opts.pin ? 'Pinned: wrk + upstream on core 0, proxy on core 1 (1-connection runs unpinned).' : 'Unpinned.'} Configurations alternate (A B C, then C B A); figures are medians of ${reps} run(s) of ${seconds} s; keep-alive everywhere; all on 127.0.0.1.`, '');
   lines.push('| body | conns | config | req/s | p50 ms | p90 ms | p99 ms | proxy CPU us/req | CPU s per 10k req | errors |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const s of r.summary) lines.push(`| ${s.body} | ${s.connections} | ${s.config} | ${Math.round(s.rps)} | ${f(s.p50Ms, 3)} | ${f(s.p90Ms, 3)} | ${f(s.p99Ms, 3)} | ${f(s.cpuUsPerReq, 0)} | ${f(s.cpuUsPerReq === undefined ? undefined : s.cpuUsPerReq / 100, 2)} | ${s.errors} |`);
   lines.push('');
@@ -320,6 +338,11 @@ function report(r: {
     const z = get(body, c, 'zkroute');
     lines.push(`| throughput zkroute / nginx, ${body}, ${c} conns | ${f(z.rps / get(body, c, 'nginx').rps)} |`);
     lines.push(`| throughput zkroute / direct, ${body}, ${c} conns | ${f(z.rps / get(body, c, 'direct').rps)} |`);
+  }
+  if (r.summary.some((s) => s.config === 'zkroute-workers')) {
+    for (const [body, c] of [['small', 32], ['small', 128], ['4k', 32]] as const) {
+      lines.push(`| throughput zkroute --workers ${WORKERS} / zkroute, ${body}, ${c} conns | ${f(get(body, c, 'zkroute-workers').rps / get(body, c, 'zkroute').rps)} |`);
+    }
   }
   const z1 = get('small', 1, 'zkroute');
   const d1 = get('small', 1, 'direct');

@@ -7,6 +7,7 @@ import { createAdminServer, type Readiness } from './admin/admin-server.js';
 import { createRegistry, registerDiscoveryMetrics, type MetricsText } from './admin/metrics.js';
 import type { ProxyConfig } from './config.js';
 import { createDiscovery, type Discovery } from './discovery/discovery.js';
+import { keepConnecting, type ConnectState } from './discovery/keep-connecting.js';
 import type { OutlierDetector } from './health/outlier-detector.js';
 import type { Picker } from './proxy/picker.js';
 import { bound, closeServer, createProxyPlane, listen } from './plane.js';
@@ -18,11 +19,9 @@ export interface AppDeps {
   readonly random?: () => number;
 }
 
-export interface App {
+/** A running proxy: one process (App) or a cluster's primary. */
+export interface ProxyRuntime {
   readonly discovery: Discovery;
-  readonly health: OutlierDetector;
-  readonly picker: Picker;
-  readonly metrics: MetricsText;
   /**
    * Listens (proxy and admin), then connects to ZooKeeper. Resolves once the first connection
    * attempt ended: if ZooKeeper was unreachable, readiness says so and connecting goes on.
@@ -40,10 +39,15 @@ export interface App {
   close(drainTimeoutMs?: number): Promise<void>;
 }
 
-/** Builds the proxy; call start() to run it. */
-export function createApp(config: ProxyConfig, deps: AppDeps): App {
-  const logger = deps.logger;
-  const discovery = createDiscovery(
+export interface App extends ProxyRuntime {
+  readonly health: OutlierDetector;
+  readonly picker: Picker;
+  readonly metrics: MetricsText;
+}
+
+/** The proxy's Discovery, from its configuration (one process, or a cluster's primary). */
+export function proxyDiscovery(config: ProxyConfig, deps: { readonly logger: Logger; readonly auth?: readonly ZkAuth[] | undefined }): Discovery {
+  return createDiscovery(
     {
       zookeeper: config.zookeeper,
       basePath: config.basePath,
@@ -53,49 +57,31 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
       connectTimeoutMs: config.zookeeperConnectTimeoutMs,
       ...(deps.auth ? { auth: deps.auth } : {}),
     },
-    { logger },
+    { logger: deps.logger },
   );
+}
+
+/** Builds the proxy; call start() to run it. */
+export function createApp(config: ProxyConfig, deps: AppDeps): App {
+  const logger = deps.logger;
+  const discovery = proxyDiscovery(config, deps);
   const registry = createRegistry();
   registerDiscoveryMetrics(registry, discovery);
   const plane = createProxyPlane(config, { source: discovery, logger, registry, ...(deps.random ? { random: deps.random } : {}) });
   const { health, picker } = plane;
   let draining = false;
-  let connectFailed: Error | undefined;
   let closed = false;
 
   const readiness = (): Readiness => {
     if (draining) return { ready: false, reason: 'draining', message: 'shutting down: finishing requests in flight' };
     if (discovery.loaded) return { ready: true };
-    if (connectFailed) return { ready: false, reason: 'zookeeper_unreachable', message: connectFailed.message };
+    if (connecting?.failed) return { ready: false, reason: 'zookeeper_unreachable', message: connecting.failed.message };
     return { ready: false, reason: 'starting', message: 'reading the service list from ZooKeeper' };
   };
   const metrics: MetricsText = { contentType: registry.contentType, render: () => registry.metrics() };
   const admin: Server = createAdminServer({ discovery, healthView: plane.healthView, metrics, readiness, logger });
 
-  /** Connects to ZooKeeper, retrying with backoff while it is unreachable (until closed). */
-  async function connect(onFirstAttempt: () => void): Promise<void> {
-    let delayMs = 500;
-    for (;;) {
-      try {
-        await discovery.start();
-        if (connectFailed) logger.info({ zookeeper: config.zookeeper }, 'connected to ZooKeeper');
-        connectFailed = undefined;
-        if (!(await discovery.ready())) logger.warn({ basePath: config.basePath }, 'ZooKeeper connected but the service list is not read yet; serving as it arrives');
-        onFirstAttempt();
-        return;
-      } catch (err) {
-        if (closed) return;
-        if (!connectFailed) logger.error({ err, zookeeper: config.zookeeper }, 'ZooKeeper unreachable at start; retrying (readiness: zookeeper_unreachable)');
-        connectFailed = err as Error;
-        onFirstAttempt();
-        await new Promise((r) => setTimeout(r, delayMs));
-        if (closed) return;
-        delayMs = Math.min(delayMs * 2, 5000);
-      }
-    }
-  }
-
-  let connecting: Promise<void> | undefined;
+  let connecting: ConnectState | undefined;
   let listening = false;
   return {
     discovery,
@@ -114,7 +100,7 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
       listening = true;
       admin.on('error', (err) => logger.error({ err }, 'admin server error'));
       await new Promise<void>((resolve) => {
-        connecting = connect(resolve);
+        connecting = keepConnecting(discovery, { logger, zookeeper: config.zookeeper, isClosed: () => closed }, resolve);
       });
       const proxyAt = this.address();
       const adminAt = this.adminAddress();
@@ -134,7 +120,7 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
       }
       // ZooKeeper last: the session (and its watches) outlive the traffic.
       await discovery.close();
-      await connecting;
+      await connecting?.done;
     },
   };
 }

@@ -1,6 +1,10 @@
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { createApp } from '../app.js';
-import { buildProxyConfig, parseArgsOptions, PROXY_OPTIONS, proxyOptionsHelp, readConfigFile } from '../config.js';
+import { isMessage, type ToWorker } from '../cluster/messages.js';
+import { createClusterPrimary } from '../cluster/primary.js';
+import { runWorker } from '../cluster/worker.js';
+import { buildProxyConfig, parseArgsOptions, PROXY_OPTIONS, proxyOptionsHelp, readConfigFile, type ProxyConfig } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
 import { AUTH_FLAGS, AUTH_USAGE, UsageError, usageErrors, zookeeperAuthFrom } from './args.js';
 
@@ -54,7 +58,10 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
   }
   const auth = zookeeperAuthFrom(values);
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
-  const app = createApp(config, { logger, ...(auth ? { auth } : {}) });
+  if (config.workers > 1 && cluster.isWorker) return workerCommand(config, logger.child({ worker: cluster.worker?.id }));
+  const app = config.workers > 1
+    ? createClusterPrimary(config, { logger, ...(auth ? { auth } : {}) })
+    : createApp(config, { logger, ...(auth ? { auth } : {}) });
   try {
     await app.start();
   } catch (err) {
@@ -71,6 +78,7 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
   const exitNow = deps.exitNow ?? ((code: number) => process.exit(code));
   const again = (second: NodeJS.Signals) => {
     logger.warn({ signal: second }, 'second signal: exiting without finishing the drain');
+    if ('kill' in app) app.kill();
     logger.flush?.();
     exitNow(second === 'SIGINT' ? 130 : 143);
   };
@@ -85,5 +93,36 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
   }
   logger.info('stopped');
   logger.flush?.();
+  return 0;
+}
+
+/**
+ * A cluster worker (`--workers N`): serves the shared port from the primary's table until the
+ * primary says drain, its own SIGINT/SIGTERM arrives, or the primary is gone.
+ */
+async function workerCommand(config: ProxyConfig, logger: Logger): Promise<number> {
+  const stop = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+    process.once('disconnect', () => resolve());
+  });
+  try {
+    await runWorker(config, {
+      logger,
+      stop,
+      channel: {
+        send: (message) => {
+          if (process.connected) process.send!(message);
+        },
+        onMessage: (listener) => process.on('message', (message: unknown) => {
+          if (isMessage<ToWorker>(message)) listener(message);
+        }),
+      },
+    });
+  } finally {
+    logger.flush?.();
+    // The IPC channel would keep the worker alive.
+    if (process.connected) process.disconnect();
+  }
   return 0;
 }

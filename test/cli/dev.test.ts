@@ -1,18 +1,9 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
-import { spawnCli, stopAll } from '../helpers/cli.js';
+import { alive, spawnCli, stopAll } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 test.after.always(() => stopAll());
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('dev mode: local ZooKeeper, demo services and proxy; requests succeed; SIGINT leaves nothing behind', async (t) => {
   const run = spawnCli(['dev', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']);

@@ -23,6 +23,7 @@ const badFlags: [string[], NodeJS.ProcessEnv, RegExp][] = [
   [['--prefix', 'svc/'], {}, /--prefix "svc\/": must start with "\/"/],
   [['--retry-buffer', 'lots'], {}, /--retry-buffer "lots": expected a size/],
   [['--max-ejection-percent', '150'], {}, /--max-ejection-percent "150": expected a whole number from 0 to 100/],
+  [['--workers', '0'], {}, /--workers "0": expected a whole number from 1 to 256/],
   [['--preserve-host=maybe'], {}, /preserve-host/],
   [['--no-such-flag'], {}, /no-such-flag/],
   [['--try-timeout', '20s', '--deadline', '10s'], {}, /--try-timeout 20000ms is longer than --deadline 10000ms/],

@@ -1,0 +1,43 @@
+// The messages between the cluster primary (ZooKeeper, admin) and its workers (the proxy), over
+// node:cluster's IPC channel. Every message carries `zkroute` (its type), so other users of the
+// channel are left alone.
+import type { Registry } from 'prom-client';
+import type { InstanceHealthView } from '../admin/admin-server.js';
+import type { Resolution } from '../discovery/discovery.js';
+import type { Instance } from '../discovery/provider-table.js';
+
+/** A registry's metrics as JSON (prom-client's aggregation input). */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** Primary -> worker. */
+export type ToWorker =
+  /** Every service's set: the answer to `hello`, before any `change`. */
+  | { readonly zkroute: 'snapshot'; readonly services: readonly (readonly [string, readonly Instance[]])[] }
+  /** One service's served set changed: instances that joined, uids that left. */
+  | { readonly zkroute: 'change'; readonly service: string; readonly added: readonly Instance[]; readonly removed: readonly string[] }
+  | { readonly zkroute: 'resolved'; readonly id: number; readonly kind: Resolution['kind'] }
+  | { readonly zkroute: 'health?'; readonly id: number }
+  | { readonly zkroute: 'metrics?'; readonly id: number }
+  | { readonly zkroute: 'drain'; readonly timeoutMs: number };
+
+/** Worker -> primary. */
+export type ToPrimary =
+  /** The worker listens for messages: send the snapshot. */
+  | { readonly zkroute: 'hello' }
+  | { readonly zkroute: 'listening'; readonly host: string; readonly port: number }
+  /** The worker could not start (e.g. the port is taken): the primary stops. */
+  | { readonly zkroute: 'failed'; readonly message: string }
+  | { readonly zkroute: 'resolve'; readonly id: number; readonly service: string }
+  | { readonly zkroute: 'health'; readonly id: number; readonly entries: readonly (readonly [string, InstanceHealthView])[] }
+  | { readonly zkroute: 'metrics'; readonly id: number; readonly metrics: MetricsJson };
+
+/** A message of ours (not one of another user of the IPC channel)? */
+export function isMessage<T extends { zkroute: string }>(value: unknown): value is T {
+  return typeof value === 'object' && value !== null && typeof (value as { zkroute?: unknown }).zkroute === 'string';
+}
+
+/** The side of an IPC channel a part needs: send, and hear messages. */
+export interface Channel<In, Out> {
+  send(message: Out): void;
+  onMessage(listener: (message: In) => void): void;
+}

@@ -1,0 +1,230 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { Server } from 'node:http';
+import { AggregatorRegistry } from 'prom-client';
+import { createAdminServer, type HealthView, type InstanceHealthView, type Readiness } from '../admin/admin-server.js';
+import { createRegistry, registerDiscoveryMetrics, type MetricsText } from '../admin/metrics.js';
+import type { ProxyConfig } from '../config.js';
+import { proxyDiscovery, type AppDeps, type ProxyRuntime } from '../app.js';
+import { keepConnecting, type ConnectState } from '../discovery/keep-connecting.js';
+import type { Instance, SetDelta } from '../discovery/provider-table.js';
+import { bound, closeServer, listen } from '../plane.js';
+import { isMessage, type MetricsJson, type ToPrimary, type ToWorker } from './messages.js';
+
+export interface PrimaryDeps extends Pick<AppDeps, 'logger' | 'auth'> {
+  /** Starts a worker process (default: node:cluster's fork, which re-runs this command). */
+  readonly fork?: () => Worker;
+}
+
+/**
+ * start() binds the admin port, connects to ZooKeeper and resolves once every worker listens;
+ * close() drains every worker (each up to the timeout), then closes admin and ZooKeeper.
+ */
+export interface ClusterPrimary extends ProxyRuntime {
+  /** Kills every worker at once (a second signal during drain). */
+  kill(): void;
+}
+
+interface WorkerState {
+  readonly worker: Worker;
+  subscribed: boolean;
+  listening: boolean;
+}
+
+/** Replies to the primary's questions, by request id. */
+type Reply = Extract<ToPrimary, { zkroute: 'health' | 'metrics' }>;
+
+/** Merges the workers' health of one instance: ejected if any worker ejected it. */
+function mergeHealth(views: readonly InstanceHealthView[]): InstanceHealthView {
+  const latest = views.map((v) => v.lastFailure).filter((f) => f !== undefined).sort((a, b) => b.at - a.at)[0];
+  const until = views.map((v) => v.ejectedUntil).filter((u) => u !== undefined);
+  return {
+    healthy: views.every((v) => v.healthy),
+    ejectedUntil: until.length > 0 ? Math.max(...until) : undefined,
+    ejectionReason: views.find((v) => !v.healthy)?.ejectionReason,
+    ejections: views.reduce((n, v) => n + v.ejections, 0),
+    consecutiveFailures: Math.max(...views.map((v) => v.consecutiveFailures)),
+    lastFailure: latest,
+    inFlight: views.reduce((n, v) => n + v.inFlight, 0),
+  };
+}
+
+const IDLE: InstanceHealthView = { healthy: true, ejectedUntil: undefined, ejectionReason: undefined, ejections: 0, consecutiveFailures: 0, lastFailure: undefined, inFlight: 0 };
+
+/**
+ * The cluster primary (`--workers N`, N > 1): the one ZooKeeper session and the admin port.
+ * It forks N workers that share the callers' port, sends each the table and every change to
+ * it, answers their lookups of services not yet watched, gathers their health and metrics for
+ * the admin port, and replaces a worker that dies.
+ */
+export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): ClusterPrimary {
+  const logger = deps.logger.child({ role: 'primary' });
+  const fork = deps.fork ?? (() => cluster.fork());
+  const discovery = proxyDiscovery(config, deps);
+  const registry = createRegistry();
+  registerDiscoveryMetrics(registry, discovery);
+
+  const workers = new Map<number, WorkerState>();
+  const replies = new Map<number, (reply: Reply) => void>();
+  let nextId = 1;
+  let draining = false;
+  let closed = false;
+  let address: { host: string; port: number } | undefined;
+  let started: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  const exited: (() => void)[] = [];
+
+  const send = (state: WorkerState, message: ToWorker) => {
+    if (state.worker.isConnected()) state.worker.send(message);
+  };
+
+  discovery.on('change', (service: string, _instances: readonly Instance[], delta: SetDelta) => {
+    const message: ToWorker = { zkroute: 'change', service, added: delta.added, removed: delta.removed.map((i) => i.uid) };
+    for (const state of workers.values()) if (state.subscribed) send(state, message);
+  });
+
+  function onMessage(state: WorkerState, message: ToPrimary): void {
+    switch (message.zkroute) {
+      case 'hello': {
+        const services = discovery.table.services().map((s) => [s, discovery.table.get(s)?.instances ?? []] as const);
+        send(state, { zkroute: 'snapshot', services });
+        state.subscribed = true;
+        return;
+      }
+      case 'listening':
+        state.listening = true;
+        address = { host: message.host, port: message.port };
+        if ([...workers.values()].every((w) => w.listening)) started?.resolve();
+        return;
+      case 'failed':
+        logger.error({ worker: state.worker.id, reason: message.message }, 'worker could not start');
+        started?.reject(new Error(message.message));
+        return;
+      case 'resolve':
+        void discovery.resolve(message.service).then((r) => send(state, { zkroute: 'resolved', id: message.id, kind: r.kind }));
+        return;
+      case 'health':
+      case 'metrics':
+        replies.get(message.id)?.(message);
+        return;
+    }
+  }
+
+  function startWorker(): void {
+    const worker = fork();
+    const state: WorkerState = { worker, subscribed: false, listening: false };
+    workers.set(worker.id, state);
+    worker.on('message', (message: unknown) => {
+      if (isMessage<ToPrimary>(message)) onMessage(state, message);
+    });
+    worker.on('exit', (code: number | null, signal: string | null) => {
+      workers.delete(worker.id);
+      for (const done of exited.splice(0)) done();
+      if (draining || closed) return;
+      logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited; starting another in 1 s');
+      setTimeout(() => {
+        if (!draining && !closed) startWorker();
+      }, 1000).unref();
+    });
+  }
+
+  /** Asks every listening worker; answers that do not come within the limit are left out. */
+  async function ask<K extends Reply['zkroute']>(question: 'health?' | 'metrics?', timeoutMs = 2000): Promise<Extract<Reply, { zkroute: K }>[]> {
+    const asked = [...workers.values()].filter((w) => w.listening);
+    const answers = await Promise.all(asked.map((state) => new Promise<Reply | undefined>((resolve) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        replies.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      replies.set(id, (reply) => {
+        clearTimeout(timer);
+        replies.delete(id);
+        resolve(reply);
+      });
+      send(state, { zkroute: question, id });
+    })));
+    return answers.filter((a): a is Extract<Reply, { zkroute: K }> => a !== undefined);
+  }
+
+  const healthView = async (): Promise<HealthView> => {
+    const byUid = new Map<string, InstanceHealthView[]>();
+    for (const answer of await ask<'health'>('health?')) {
+      for (const [uid, view] of answer.entries) byUid.set(uid, [...(byUid.get(uid) ?? []), view]);
+    }
+    return (instance) => {
+      const views = byUid.get(instance.uid);
+      return views ? mergeHealth(views) : IDLE;
+    };
+  };
+
+  const metrics: MetricsText = {
+    contentType: registry.contentType,
+    async render() {
+      const parts: MetricsJson[] = [await registry.getMetricsAsJSON()];
+      for (const answer of await ask<'metrics'>('metrics?')) parts.push(answer.metrics);
+      return AggregatorRegistry.aggregate(parts).metrics();
+    },
+  };
+
+  let connecting: ConnectState | undefined;
+  const readiness = (): Readiness => {
+    if (draining) return { ready: false, reason: 'draining', message: 'shutting down: workers are finishing requests in flight' };
+    if (!discovery.loaded) {
+      if (connecting?.failed) return { ready: false, reason: 'zookeeper_unreachable', message: connecting.failed.message };
+      return { ready: false, reason: 'starting', message: 'reading the service list from ZooKeeper' };
+    }
+    const listening = [...workers.values()].filter((w) => w.listening).length;
+    if (listening === 0) return { ready: false, reason: 'starting', message: `no worker listening yet (0 of ${config.workers})` };
+    return { ready: true };
+  };
+  const admin: Server = createAdminServer({ discovery, healthView, metrics, readiness, logger });
+  let adminListening = false;
+
+  return {
+    discovery,
+    readiness,
+    address: () => address ?? config.listen,
+    adminAddress: () => bound(admin, config.admin),
+    async start() {
+      await listen(admin, config.admin, '--admin');
+      adminListening = true;
+      admin.on('error', (err) => logger.error({ err }, 'admin server error'));
+      const everyWorkerListening = new Promise<void>((resolve, reject) => (started = { resolve, reject }));
+      // Awaited below, after ZooKeeper's first attempt: a worker may fail before then.
+      everyWorkerListening.catch(() => {});
+      for (let i = 0; i < config.workers; i++) startWorker();
+      await new Promise<void>((resolve) => {
+        connecting = keepConnecting(discovery, { logger, zookeeper: config.zookeeper, isClosed: () => closed }, resolve);
+      });
+      await everyWorkerListening;
+      started = undefined;
+      const adminAt = this.adminAddress();
+      logger.info({ listen: `${address!.host}:${address!.port}`, admin: `${adminAt.host}:${adminAt.port}`, workers: config.workers, config }, 'zkroute proxy started');
+    },
+    async close(drainTimeoutMs = config.drainTimeoutMs) {
+      if (closed) return;
+      draining = true;
+      if (workers.size > 0) {
+        const allGone = new Promise<void>((resolve) => {
+          const check = () => (workers.size === 0 ? resolve() : exited.push(check));
+          check();
+        });
+        for (const state of workers.values()) send(state, { zkroute: 'drain', timeoutMs: drainTimeoutMs });
+        // Each worker cuts its connections at the drain timeout; a worker still there well after is stuck.
+        const stuck = setTimeout(() => this.kill(), drainTimeoutMs + 5000);
+        await allGone;
+        clearTimeout(stuck);
+      }
+      closed = true;
+      if (adminListening) {
+        admin.closeAllConnections();
+        await closeServer(admin);
+        adminListening = false;
+      }
+      await discovery.close();
+      await connecting?.done;
+    },
+    kill() {
+      for (const state of workers.values()) state.worker.process.kill('SIGKILL');
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import type { InstanceHealthView } from '../admin/admin-server.js';
+import { createRegistry } from '../admin/metrics.js';
+import type { ProxyConfig } from '../config.js';
+import { createProxyPlane } from '../plane.js';
+import type { Channel, ToPrimary, ToWorker } from './messages.js';
+import { WorkerSource } from './worker-source.js';
+
+export interface WorkerDeps {
+  readonly logger: Logger;
+  /** The IPC channel to the primary. */
+  readonly channel: Channel<ToWorker, ToPrimary>;
+  /** Resolves when the worker should drain without being told (its own signal, primary gone). */
+  readonly stop: Promise<void>;
+}
+
+/** Something worth telling the primary about an instance: any state beyond "healthy, idle". */
+function notable(h: InstanceHealthView): boolean {
+  return !h.healthy || h.inFlight > 0 || h.ejections > 0 || h.consecutiveFailures > 0 || h.lastFailure !== undefined;
+}
+
+/**
+ * A cluster worker: the proxy plane on the shared listen port, fed by the primary's table.
+ * Runs until the primary says drain (or `stop` resolves), then drains and resolves.
+ */
+export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<void> {
+  const { logger, channel } = deps;
+  // The primary answers within its own first-snapshot wait (5 s); a little more here.
+  const source = new WorkerSource({ resolveTimeoutMs: 6000 }, channel);
+  const registry = createRegistry();
+  const plane = createProxyPlane(config, { source, logger, registry });
+
+  let drainTimeoutMs = config.drainTimeoutMs;
+  let drain!: () => void;
+  const drained = new Promise<void>((resolve) => (drain = resolve));
+  channel.onMessage((message) => {
+    if (source.apply(message)) return;
+    switch (message.zkroute) {
+      case 'health?': {
+        const view = plane.healthView();
+        const entries: [string, InstanceHealthView][] = [];
+        for (const service of source.table.services()) {
+          for (const instance of source.table.get(service)?.instances ?? []) {
+            const h = view(instance);
+            if (notable(h)) entries.push([instance.uid, h]);
+          }
+        }
+        channel.send({ zkroute: 'health', id: message.id, entries });
+        return;
+      }
+      case 'metrics?':
+        void registry.getMetricsAsJSON().then((metrics) => channel.send({ zkroute: 'metrics', id: message.id, metrics }));
+        return;
+      case 'drain':
+        drainTimeoutMs = message.timeoutMs;
+        drain();
+        return;
+    }
+  });
+  channel.send({ zkroute: 'hello' });
+  void deps.stop.then(() => drain());
+
+  try {
+    await plane.listen();
+  } catch (err) {
+    channel.send({ zkroute: 'failed', message: (err as Error).message });
+    await plane.close(0);
+    throw err;
+  }
+  const at = plane.address();
+  channel.send({ zkroute: 'listening', host: at.host, port: at.port });
+  logger.info({ listen: `${at.host}:${at.port}`, pid: process.pid }, 'worker listening');
+  await drained;
+  await plane.close(drainTimeoutMs);
+}
