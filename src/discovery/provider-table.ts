@@ -204,7 +204,9 @@ export class ProviderTable extends EventEmitter {
   }
 
   #publish(service: string, next: Instance[], delta: SetDelta): ReplaceOutcome {
-    const entry: ServiceEntry = { instances: Object.freeze(next), updatedAt: Date.now(), keptOnEmpty: false };
+    // Not frozen (readonly by type): copying a frozen array takes V8's slow path, and the next
+    // patch starts from a copy of this one.
+    const entry: ServiceEntry = { instances: next, updatedAt: Date.now(), keptOnEmpty: false };
     this.#entries.set(service, entry);
     this.emit('change', service, entry, delta);
     return 'changed';
