@@ -13,6 +13,8 @@ export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 export type ToWorker =
   /** Every service's set: the answer to `hello`, before any `change`. */
   | { readonly zkroute: 'snapshot'; readonly services: readonly (readonly [string, readonly Instance[]])[] }
+  /** The service names ZooKeeper lists, once read and whenever they change. */
+  | { readonly zkroute: 'known'; readonly names: readonly string[] }
   /** One service's served set changed: instances that joined, uids that left. */
   | { readonly zkroute: 'change'; readonly service: string; readonly added: readonly Instance[]; readonly removed: readonly string[] }
   | { readonly zkroute: 'resolved'; readonly id: number; readonly kind: Resolution['kind'] }

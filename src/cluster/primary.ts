@@ -81,11 +81,18 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     for (const state of workers.values()) if (state.subscribed) send(state, message);
   });
 
+  const known = (): ToWorker => ({ zkroute: 'known', names: discovery.knownServices() });
+  discovery.on('services', () => {
+    const message = known();
+    for (const state of workers.values()) if (state.subscribed) send(state, message);
+  });
+
   function onMessage(state: WorkerState, message: ToPrimary): void {
     switch (message.zkroute) {
       case 'hello': {
         const services = discovery.table.services().map((s) => [s, discovery.table.get(s)?.instances ?? []] as const);
         send(state, { zkroute: 'snapshot', services });
+        if (discovery.loaded) send(state, known());
         state.subscribed = true;
         return;
       }

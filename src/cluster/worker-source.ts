@@ -12,7 +12,8 @@ export interface WorkerSourceOptions {
 /**
  * A worker's copy of the primary's provider table, kept by the primary's `snapshot` and
  * `change` messages. Lookups of a service not in the copy ask the primary, which watches it on
- * first use; one question per service is in flight at a time.
+ * first use; one question per service is in flight at a time. Names ZooKeeper does not list
+ * (the primary sends the list) are answered `unknown` without asking.
  *
  * Events: `change` (service, instances, delta), as Discovery's.
  */
@@ -24,6 +25,8 @@ export class WorkerSource extends EventEmitter implements TableSource {
   readonly #byUid = new Map<string, Instance>();
   readonly #pending = new Map<number, (kind: Resolution['kind']) => void>();
   readonly #asking = new Map<string, Promise<Resolution>>();
+  /** The names ZooKeeper lists (from the primary), once it has read them. */
+  #known: Set<string> | undefined;
   #nextId = 1;
   #snapshot = false;
 
@@ -60,6 +63,9 @@ export class WorkerSource extends EventEmitter implements TableSource {
         this.table.patch(message.service, message.added.map((i) => this.#remember(i)), removed);
         return true;
       }
+      case 'known':
+        this.#known = new Set(message.names);
+        return true;
       case 'resolved':
         this.#pending.get(message.id)?.(message.kind);
         this.#pending.delete(message.id);
@@ -76,6 +82,8 @@ export class WorkerSource extends EventEmitter implements TableSource {
   resolve(service: string): Promise<Resolution> {
     const known = this.table.get(service)?.instances;
     if (known && known.length > 0) return Promise.resolve({ kind: 'instances', instances: known });
+    // A name ZooKeeper does not list is answered here: made-up names cost the primary nothing.
+    if (!known && this.#known && !this.#known.has(service)) return Promise.resolve({ kind: 'unknown' });
     let asking = this.#asking.get(service);
     if (!asking) {
       asking = this.#ask(service).finally(() => this.#asking.delete(service));
