@@ -78,6 +78,10 @@ export class OutlierDetector extends EventEmitter {
   readonly #ejections: NodeCache;
   readonly #state = new Map<string, HealthState>();
   readonly #panicking = new Set<string>();
+  /** candidates() answers per service, valid while the epoch and the set are the same. */
+  readonly #filtered = new Map<string, { instances: readonly Instance[]; epoch: number; untilMs: number; result: HealthCandidates }>();
+  /** Bumped by every ejection, re-admission and forget. */
+  #epoch = 0;
   #ejectionsTotal = 0;
   #skipped = 0;
   #readmissions = 0;
@@ -93,33 +97,46 @@ export class OutlierDetector extends EventEmitter {
     this.#ejections.on('expired', (uid: string, ejection: Ejection) => this.#readmit(uid, ejection));
   }
 
-  /** The instances to balance over: the healthy ones, or all of them in panic mode. */
+  /**
+   * The instances to balance over: the healthy ones, or all of them in panic mode. The answer
+   * is kept per service until the set, an ejection or the earliest ejection end changes, so a
+   * 1,000-instance service with an ejected instance is not scanned on every request.
+   */
   candidates(service: string, instances: readonly Instance[]): HealthCandidates {
     if (this.#ejections.getStats().keys === 0 || instances.length === 0) return { instances, panic: false };
+    const cached = this.#filtered.get(service);
+    if (cached && cached.instances === instances && cached.epoch === this.#epoch && Date.now() < cached.untilMs) return cached.result;
     let healthy: Instance[] | undefined;
+    let untilMs = Infinity;
     for (let i = 0; i < instances.length; i++) {
       const instance = instances[i]!;
-      if (this.#ejections.has(instance.uid)) {
+      // get() also expires a due ejection (the re-admission is announced then).
+      const ejection = this.#ejections.get<Ejection>(instance.uid);
+      if (ejection) {
         healthy ??= instances.slice(0, i);
+        untilMs = Math.min(untilMs, ejection.untilMs);
       } else if (healthy) {
         healthy.push(instance);
       }
     }
+    let result: HealthCandidates;
     if (!healthy) {
       this.#panicking.delete(service);
-      return { instances, panic: false };
-    }
-    if (healthy.length > 0) {
+      result = { instances, panic: false };
+    } else if (healthy.length > 0) {
       this.#panicking.delete(service);
-      return { instances: healthy, panic: false };
+      result = { instances: healthy, panic: false };
+    } else {
+      if (!this.#panicking.has(service)) {
+        this.#panicking.add(service);
+        this.#panics += 1;
+        this.#logger.warn({ service, instances: instances.length }, 'every instance is ejected: balancing over all of them (panic mode)');
+        this.emit('panic', service);
+      }
+      result = { instances, panic: true };
     }
-    if (!this.#panicking.has(service)) {
-      this.#panicking.add(service);
-      this.#panics += 1;
-      this.#logger.warn({ service, instances: instances.length }, 'every instance is ejected: balancing over all of them (panic mode)');
-      this.emit('panic', service);
-    }
-    return { instances, panic: true };
+    this.#filtered.set(service, { instances, epoch: this.#epoch, untilMs, result });
+    return result;
   }
 
   isEjected(instance: Instance): boolean {
@@ -163,7 +180,7 @@ export class OutlierDetector extends EventEmitter {
   forget(uids: Iterable<string>): void {
     for (const uid of uids) {
       this.#state.delete(uid);
-      this.#ejections.del(uid);
+      if (this.#ejections.del(uid) > 0) this.#epoch += 1;
     }
   }
 
@@ -180,6 +197,7 @@ export class OutlierDetector extends EventEmitter {
   close(): void {
     this.#ejections.close();
     this.#ejections.flushAll();
+    this.#filtered.clear();
   }
 
   #stateOf(uid: string): HealthState {
@@ -207,12 +225,14 @@ export class OutlierDetector extends EventEmitter {
     const durationMs = Math.round(base * (1 + (this.#options.jitterFraction ?? 0.1) * this.#random()));
     const ejection: Ejection = { instance, untilMs: Date.now() + durationMs, reason };
     this.#ejections.set(instance.uid, ejection, durationMs / 1000);
+    this.#epoch += 1;
     this.#ejectionsTotal += 1;
     this.#logger.info({ service: instance.service, instance: instance.address, id: instance.id, reason, durationMs, ejections: state.ejections }, 'instance ejected');
     this.emit('ejected', instance, reason, durationMs);
   }
 
   #readmit(uid: string, ejection: Ejection): void {
+    this.#epoch += 1;
     const state = this.#state.get(uid);
     if (state) {
       state.readmittedAt = Date.now();

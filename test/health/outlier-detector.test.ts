@@ -117,3 +117,21 @@ test('no ejections: candidates returns the table array itself (no copy on the ho
   t.is(d.candidates('svc', set).instances, set);
   d.close();
 });
+
+test('candidates are kept per service until the set or an ejection changes, and re-admit on time', async (t) => {
+  const d = detector({ ejectionBaseMs: 60, maxEjectionPercent: 100 });
+  const set = Array.from({ length: 1000 }, (_, i) => fakeInstance(10_000 + i));
+  d.record(set[5]!, 'connect-failed', set);
+  const first = d.candidates('svc', set);
+  t.is(first.instances.length, 999);
+  t.is(d.candidates('svc', set), first, 'the same answer, not a new scan');
+  d.record(set[7]!, 'connect-failed', set);
+  t.is(d.candidates('svc', set).instances.length, 998, 'a new ejection is seen at once');
+  const smaller = set.slice(1);
+  t.is(d.candidates('svc', smaller).instances.length, 997, 'a new set is seen at once');
+  // The answer expires with the earliest ejection (60 ms), not with node-cache's 1 s sweep.
+  const ejectedAt = Date.now();
+  await waitFor('both back', () => d.candidates('svc', set).instances.length === 1000, 1500, 2);
+  t.true(Date.now() - ejectedAt < 300, `back after ${Date.now() - ejectedAt} ms`);
+  d.close();
+});
