@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { Discovery } from '../discovery/discovery.js';
 import type { Instance, ProviderTable } from '../discovery/provider-table.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
@@ -22,17 +22,94 @@ function statusClass(status: number): string {
   return status === 0 ? 'none' : `${Math.floor(status / 100)}xx`;
 }
 
+/** One labelled series of a SeriesHistogram: counts per bucket, sum, count. */
+export interface HistogramSeries {
+  observe(value: number): void;
+}
+
 /**
- * The proxy's request and health metrics (prom-client) on `registry`. Per-request work is two
- * label lookups; what is read from the table and health is computed at scrape time. Returns
- * the handler's per-request hook.
+ * A histogram with one `service` label whose series are plain arrays, exposed to prom-client's
+ * registry as a metric (its get() is what Registry and AggregatorRegistry read). observe() is a
+ * bucket scan and two additions: no label hashing per call.
+ */
+class SeriesHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly #bounds: readonly number[];
+  readonly #series = new Map<string, { counts: Float64Array; sum: number; count: number }>();
+
+  constructor(readonly name: string, readonly help: string, bounds: readonly number[]) {
+    this.#bounds = bounds;
+  }
+
+  series(service: string): HistogramSeries {
+    let s = this.#series.get(service);
+    if (!s) this.#series.set(service, (s = { counts: new Float64Array(this.#bounds.length), sum: 0, count: 0 }));
+    const bounds = this.#bounds;
+    const data = s;
+    return {
+      observe(value) {
+        for (let i = 0; i < bounds.length; i++) {
+          if (value <= bounds[i]!) {
+            data.counts[i]! += 1;
+            break;
+          }
+        }
+        data.sum += value;
+        data.count += 1;
+      },
+    };
+  }
+
+  async get() {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const [service, s] of this.#series) {
+      let cumulative = 0;
+      this.#bounds.forEach((le, i) => {
+        cumulative += s.counts[i]!;
+        values.push({ labels: { le, service }, value: cumulative, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { le: '+Inf', service }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { service }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { service }, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  reset(): void {
+    this.#series.clear();
+  }
+}
+
+/**
+ * The proxy's request and health metrics (prom-client) on `registry`. Per-request work is a
+ * map lookup and a few additions; everything reaches prom-client at scrape time. Returns the
+ * handler's per-request hook.
  */
 export function registerProxyMetrics(registry: Registry, deps: ProxyMetricsDeps): (done: RequestDone) => void {
   const { table, health } = deps;
-  const requests = new Counter({ name: 'zkroute_requests_total', help: 'Requests answered, by service, status class and outcome ("" service: not routed, invalid or unknown names).', labelNames: ['service', 'code_class', 'outcome'], registers: [registry] });
-  const duration = new Histogram({ name: 'zkroute_request_duration_seconds', help: 'Time from request to the end of forwarding (response headers and body sent), by service.', labelNames: ['service'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
-  const tries = new Counter({ name: 'zkroute_upstream_tries_total', help: 'Tries sent to instances (first tries and retries).', labelNames: ['service'], registers: [registry] });
-  const retries = new Counter({ name: 'zkroute_retries_total', help: 'Tries after the first, on another instance.', labelNames: ['service'], registers: [registry] });
+  // The per-request figures are counted in plain objects and handed to prom-client at scrape
+  // time: its inc()/observe() validate and hash the labels on every call.
+  const requestCounts = new Map<string, { readonly labels: { service: string; code_class: string; outcome: string }; n: number }>();
+  const perService = new Map<string, { readonly duration: HistogramSeries; tries: number; retries: number }>();
+  new Counter({
+    name: 'zkroute_requests_total', help: 'Requests answered, by service, status class and outcome ("" service: not routed, invalid or unknown names).', labelNames: ['service', 'code_class', 'outcome'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, n } of requestCounts.values()) this.inc(labels, n);
+    },
+  });
+  const duration = new SeriesHistogram('zkroute_request_duration_seconds', 'Time from request to the end of forwarding (response headers and body sent), by service.', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+  registry.registerMetric(duration as unknown as Metric);
+  const perServiceCounter = (name: string, help: string, read: (s: { tries: number; retries: number }) => number) => new Counter({
+    name, help, labelNames: ['service'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [service, s] of perService) this.inc({ service }, read(s));
+    },
+  });
+  perServiceCounter('zkroute_upstream_tries_total', 'Tries sent to instances (first tries and retries).', (s) => s.tries);
+  perServiceCounter('zkroute_retries_total', 'Tries after the first, on another instance.', (s) => s.retries);
   const ejections = new Counter({ name: 'zkroute_ejections_total', help: 'Instances ejected by passive health.', labelNames: ['service', 'reason'], registers: [registry] });
   const readmissions = new Counter({ name: 'zkroute_readmissions_total', help: 'Ejected instances re-admitted when their ejection expired.', labelNames: ['service'], registers: [registry] });
   const panics = new Counter({ name: 'zkroute_panic_total', help: 'Times every instance of a service was ejected and all were used anyway (panic mode).', labelNames: ['service'], registers: [registry] });
@@ -55,28 +132,21 @@ export function registerProxyMetrics(registry: Registry, deps: ProxyMetricsDeps)
       }
     },
   });
-  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
-  const serviceChildren = new Map<string, { duration: ReturnType<typeof duration.labels>; tries: ReturnType<typeof tries.labels>; retries: ReturnType<typeof retries.labels> }>();
   return function onRequestDone(done) {
-      // Labelled children are looked up once per label set: prom-client hashes labels per call.
-      const key = `${done.service}\u0000${done.status}\u0000${done.outcome}`;
-      let counter = requestChildren.get(key);
-      if (!counter) requestChildren.set(key, (counter = requests.labels(done.service, statusClass(done.status), done.outcome)));
-      counter.inc();
-      if (done.service === '') return;
-      let perService = serviceChildren.get(done.service);
-      if (!perService) {
-        perService = { duration: duration.labels(done.service), tries: tries.labels(done.service), retries: retries.labels(done.service) };
-        serviceChildren.set(done.service, perService);
-      }
-      perService.duration.observe(done.durationMs / 1000);
-      if (done.tries > 0) {
-        perService.tries.inc(done.tries);
-        if (done.tries > 1) perService.retries.inc(done.tries - 1);
-      }
+    const key = `${done.service}\u0000${done.status}\u0000${done.outcome}`;
+    const counted = requestCounts.get(key);
+    if (counted) counted.n += 1;
+    else requestCounts.set(key, { labels: { service: done.service, code_class: statusClass(done.status), outcome: done.outcome }, n: 1 });
+    if (done.service === '') return;
+    let s = perService.get(done.service);
+    if (!s) perService.set(done.service, (s = { duration: duration.series(done.service), tries: 0, retries: 0 }));
+    s.duration.observe(done.durationMs / 1000);
+    if (done.tries > 0) {
+      s.tries += done.tries;
+      s.retries += done.tries - 1;
+    }
   };
 }
-
 
 /** ZooKeeper session and table metrics, read from Discovery at scrape time. */
 export function registerDiscoveryMetrics(registry: Registry, discovery: Discovery): void {

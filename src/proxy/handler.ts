@@ -86,7 +86,7 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
     const onClose = () => {
       if (!res.writableFinished) cancel.cancel(CLIENT_GONE);
     };
-    res.once('close', onClose);
+    res.on('close', onClose);
     let body;
     try {
       const prepared = prepareBody(req, options.retryBufferBytes);

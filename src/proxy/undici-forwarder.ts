@@ -34,6 +34,8 @@ class TryHandler implements Dispatcher.DispatchHandler {
   #resume: (() => void) | undefined;
   #status = 0;
   #finished = false;
+  #waitingForDrain = false;
+  #onDrain: (() => void) | undefined;
 
   constructor(request: ForwardRequest, res: ServerResponse, done: (outcome: ForwardOutcome) => void) {
     this.#request = request;
@@ -50,16 +52,25 @@ class TryHandler implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx: Node answers 100-continue to the client itself
-    const res = this.#res;
-    res.writeHead(statusCode, clientResponseRawHeaders(rawHeaders));
+    this.#res.writeHead(statusCode, clientResponseRawHeaders(rawHeaders));
     this.#status = statusCode;
     this.#resume = resume;
-    res.on('drain', resume);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    return this.#res.write(chunk);
+    if (this.#res.write(chunk)) return true;
+    // The client is slower than the instance: undici pauses until the response drains. The
+    // listener is added only then (most responses never wait).
+    if (!this.#waitingForDrain) {
+      this.#waitingForDrain = true;
+      this.#onDrain ??= () => {
+        this.#waitingForDrain = false;
+        this.#resume?.();
+      };
+      this.#res.once('drain', this.#onDrain);
+    }
+    return false;
   }
 
   onComplete(): void {
@@ -78,7 +89,7 @@ class TryHandler implements Dispatcher.DispatchHandler {
     this.#finished = true;
     this.#request.cancel.onCancel(undefined);
     const status = this.#status;
-    if (this.#resume) this.#res.off('drain', this.#resume);
+    if (this.#waitingForDrain) this.#res.off('drain', this.#onDrain!);
     const reason = this.#request.cancel.reason;
     let outcome: ForwardOutcome;
     if (reason === CLIENT_GONE) outcome = { kind: 'client-aborted', responseStarted: status !== 0 };

@@ -1,10 +1,12 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import { connectZk, type ZkClient } from '../../src/zookeeper/client.js';
 import { nodeRequest, register, startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { Upstream } from '../helpers/upstream.js';
-import { nextEvent } from '../helpers/wait.js';
+import { nextEvent, waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
 import { ZooKeeperServer } from '../helpers/zookeeper-server.js';
 
@@ -124,6 +126,48 @@ test('a large response streams through intact', async (t) => {
     for (const byte of chunk as Uint8Array) if (byte !== 122) return t.fail('corrupted byte');
   }
   t.is(received, bytes);
+});
+
+test('backpressure: a client that stops reading stops the instance sending; reading again resumes it', async (t) => {
+  const bytes = 64 * 1024 * 1024;
+  let sent = 0;
+  let finished = false;
+  const big = createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': String(bytes) });
+    const chunk = Buffer.alloc(256 * 1024, 'z');
+    const pump = () => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end(() => (finished = true));
+    };
+    pump();
+  });
+  await new Promise<void>((resolve) => big.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => {
+    big.closeAllConnections();
+    big.close(() => resolve());
+  }));
+  await register(zk, base, 'big', 'b1', `127.0.0.1:${(big.address() as AddressInfo).port}`);
+  const socket = connect(proxy.app.address().port, '127.0.0.1');
+  let received = 0;
+  socket.on('data', (c: Buffer) => (received += c.length));
+  socket.write('GET /svc/big/x HTTP/1.1\r\nhost: p\r\n\r\n');
+  await waitFor('the first bytes', () => received > 0, 5000, 5);
+  socket.pause();
+  // Kernel buffers and one chunk in flight at each hop are all that can pile up.
+  await waitFor('the instance held back', async () => {
+    const before = sent;
+    await new Promise((r) => setTimeout(r, 100));
+    return sent === before;
+  }, 5000, 0);
+  t.false(finished);
+  t.true(sent < bytes / 2, `sent ${sent} of ${bytes} while the client was not reading`);
+  socket.resume();
+  await waitFor('the whole body', () => received >= bytes, 20_000, 10);
+  t.true(finished);
+  socket.destroy();
 });
 
 test('HEAD and 204 responses have no body and keep the connection usable', async (t) => {
