@@ -2,7 +2,7 @@
 // percentiles at one connection, one bar per configuration.
 import type { Summary } from './run.js';
 
-const COLORS: Record<string, string> = { direct: '#7f8c8d', nginx: '#2e86de', zkroute: '#e67e22', 'zkroute-workers': '#c0392b' };
+const COLORS: Record<string, string> = { direct: '#7f8c8d', nginx: '#2e86de', zkroute: '#e67e22', 'zkroute-workers': '#c0392b', 'undici-floor': '#8e44ad' };
 
 function bars(x0: number, y0: number, width: number, height: number, title: string, groups: { label: string; values: { config: string; value: number }[] }[], unit: string): string {
   const max = Math.max(...groups.flatMap((g) => g.values.map((v) => v.value)), 1e-9);
@@ -24,14 +24,14 @@ function bars(x0: number, y0: number, width: number, height: number, title: stri
 }
 
 export function renderChart(summary: readonly Summary[]): string {
-  const configs = ['direct', 'nginx', 'zkroute', 'zkroute-workers'].filter((c) => summary.some((s) => s.config === c));
+  const configs = ['direct', 'nginx', 'zkroute', 'zkroute-workers', 'undici-floor'].filter((c) => summary.some((s) => s.config === c));
   const throughput = [...new Set(summary.filter((s) => s.connections > 1 || s.body === 'small').map((s) => `${s.body}|${s.connections}`))].map((key) => {
     const [body, c] = key.split('|');
     return { label: `${body}, ${c} conn${c === '1' ? '' : 's'}`, values: configs.map((config) => ({ config, value: summary.find((s) => s.body === body && String(s.connections) === c && s.config === config)?.rps ?? 0 })) };
   });
   const at1 = (config: string) => summary.find((s) => s.body === 'small' && s.connections === 1 && s.config === config);
   const latency = (['p50Ms', 'p90Ms', 'p99Ms'] as const).map((p) => ({ label: p.slice(0, 3), values: configs.map((config) => ({ config, value: at1(config)?.[p] ?? 0 })) }));
-  const legend = configs.map((c, i) => `<rect x="${20 + i * 110}" y="355" width="12" height="12" fill="${COLORS[c]}"/><text x="${36 + i * 110}" y="366" font-size="12">${c}</text>`).join('');
+  const legend = configs.map((c, i) => `<rect x="${20 + i * 150}" y="355" width="12" height="12" fill="${COLORS[c]}"/><text x="${36 + i * 150}" y="366" font-size="12">${c}</text>`).join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="900" height="380" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
 ${bars(20, 40, 520, 260, 'Throughput (req/s, higher is better)', throughput, 'req/s')}

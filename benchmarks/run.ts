@@ -28,6 +28,8 @@ const { values: opts } = parseArgs({ options: {
   'update-only': { type: 'boolean', default: false },
   /** Also measure `zkroute proxy --workers N` (node:cluster) as a fourth configuration. */
   workers: { type: 'string' },
+  /** Also measure benchmarks/floor-proxy.mjs, a bare Node + undici proxy (zkroute's floor). */
+  floor: { type: 'boolean', default: false },
 } });
 const WORKERS = opts.workers === undefined ? 0 : Number(opts.workers);
 if (opts.workers !== undefined && !(Number.isInteger(WORKERS) && WORKERS > 1)) throw new Error(`--workers ${JSON.stringify(opts.workers)}: expected a whole number above 1`);
@@ -37,8 +39,8 @@ const LOAD_CPU = opts.pin ? '0' : undefined;
 const PROXY_CPU = opts.pin ? '1' : undefined;
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
-/** `zkroute-workers`: the proxy with --workers N (when asked for). */
-type Config = 'direct' | 'nginx' | 'zkroute' | 'zkroute-workers';
+/** `zkroute-workers`: the proxy with --workers N; `undici-floor`: floor-proxy.mjs (when asked for). */
+type Config = 'direct' | 'nginx' | 'zkroute' | 'zkroute-workers' | 'undici-floor';
 interface Row { body: string; connections: number; config: Config; rep: number; result: WrkResult; cpuPer10k: number | undefined }
 
 function setAffinity(pids: number[], cpuList: string): void {
@@ -78,7 +80,7 @@ async function main(): Promise<void> {
     await zk.mkdirp('/providers/bench');
     await zk.create('/providers/bench/u1', JSON.stringify({ host: '127.0.0.1', port: upPort }), { ephemeral: true });
 
-    const [zkroutePort, nginxPort, workersPort] = (await freePorts(3)) as [number, number, number];
+    const [zkroutePort, nginxPort, workersPort, floorPort] = (await freePorts(4)) as [number, number, number, number];
     const startProxy = (port: number, extra: string[]) => {
       const proxy = start(process.execPath, [path.join(ROOT, 'bin/zkroute.js'), 'proxy', '--zookeeper', zkServer.connectString, '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--log-level', 'warn', ...extra], { ...(PROXY_CPU ? { cpuList: PROXY_CPU } : {}) });
       proxy.stderr!.on('data', (c: Buffer) => process.stderr.write(`zkroute: ${c}`));
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
     };
     const zkroute = startProxy(zkroutePort, []);
     const workers = WORKERS > 1 ? startProxy(workersPort, ['--workers', String(WORKERS)]) : undefined;
+    const floor = opts.floor ? start(process.execPath, [path.join(ROOT, 'benchmarks/floor-proxy.mjs'), String(floorPort), `127.0.0.1:${upPort}`, '/svc/bench'], { ...(PROXY_CPU ? { cpuList: PROXY_CPU } : {}) }) : undefined;
 
     for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(tmp, d), { recursive: true });
     writeFileSync(path.join(tmp, 'nginx.conf'), `
@@ -126,14 +129,18 @@ http {
       nginx: (body) => `http://127.0.0.1:${nginxPort}/svc/bench/${body}`,
       zkroute: (body) => `http://127.0.0.1:${zkroutePort}/svc/bench/${body}`,
       'zkroute-workers': (body) => `http://127.0.0.1:${workersPort}/svc/bench/${body}`,
+      'undici-floor': (body) => `http://127.0.0.1:${floorPort}/svc/bench/${body}`,
     };
-    const configs: Config[] = workers ? ['direct', 'nginx', 'zkroute', 'zkroute-workers'] : ['direct', 'nginx', 'zkroute'];
+    const configs: Config[] = ['direct', 'nginx', 'zkroute'];
+    if (workers) configs.push('zkroute-workers');
+    if (floor) configs.push('undici-floor');
     for (const config of configs) await waitForOk(urls[config]('small'));
     const nginxPids = () => [nginx.pid!, ...childPids(nginx.pid!)];
     // The primary and its workers: a cluster's CPU is all of its processes'.
     const workersPids = () => (workers ? [workers.pid!, ...childPids(workers.pid!)] : []);
-    const proxyPids: Record<Config, () => number[]> = { direct: () => [], nginx: nginxPids, zkroute: () => [zkroute.pid!], 'zkroute-workers': workersPids };
-    const allPids = () => [upstream.pid!, zkroute.pid!, ...nginxPids(), ...workersPids()];
+    const floorPids = () => (floor ? [floor.pid!] : []);
+    const proxyPids: Record<Config, () => number[]> = { direct: () => [], nginx: nginxPids, zkroute: () => [zkroute.pid!], 'zkroute-workers': workersPids, 'undici-floor': floorPids };
+    const allPids = () => [upstream.pid!, zkroute.pid!, ...nginxPids(), ...workersPids(), ...floorPids()];
     log(`upstream :${upPort}, nginx :${nginxPort}, zkroute :${zkroutePort}; ${seconds}s runs, ${reps} repetitions, ${opts.pin ? 'pinned (load+upstream core 0, proxy core 1) except at 1 connection' : 'unpinned'}`);
 
     for (const config of configs) await wrk(urls[config]('small'), 32, 1, LOAD_CPU);
@@ -142,7 +149,7 @@ http {
     for (const [body, connections] of plan) {
       // One-connection latency unpinned: pinned across cores even nginx pays wake-ups.
       if (opts.pin) setAffinity(allPids(), connections === 1 ? '0,1' : '0');
-      if (opts.pin && connections !== 1) setAffinity([zkroute.pid!, ...nginxPids(), ...workersPids()], '1');
+      if (opts.pin && connections !== 1) setAffinity([zkroute.pid!, ...nginxPids(), ...workersPids(), ...floorPids()], '1');
       // One-connection tails swing most run to run on a shared 2-core box: at least 3 repetitions.
       const repsHere = connections === 1 ? Math.max(reps, 3) : reps;
       for (let rep = 0; rep < repsHere; rep++) {
@@ -331,7 +338,7 @@ function report(r: {
   const lines: string[] = [];
   lines.push(`# zkroute benchmark ${r.name}`, '');
   lines.push(`Machine: ${cpus().length} cores (${cpuModel}), Node ${process.version}, ${nginxVersion.replace('nginx version: ', '')}, wrk (1 thread), Apache ZooKeeper (Debian) standalone.`);
-  lines.push(`Command: \`npm run bench --${opts.quick ? ' --quick' : ''}${opts.pin ? ' --pin' : ''} --duration ${seconds} --reps ${reps}${WORKERS ? ` --workers ${WORKERS}` : ''}\`. ${opts.pin ? 'Pinned: wrk + upstream on core 0, proxy on core 1 (1-connection runs unpinned).' : 'Unpinned.'} Configurations alternate (A B C, then C B A); figures are medians of ${reps} run(s) of ${seconds} s (at 1 connection, ${Math.max(reps, 3)} runs); keep-alive everywhere; all on 127.0.0.1.`, '');
+  lines.push(`Command: \`npm run bench --${opts.quick ? ' --quick' : ''}${opts.pin ? ' --pin' : ''} --duration ${seconds} --reps ${reps}${WORKERS ? ` --workers ${WORKERS}` : ''}${opts.floor ? ' --floor' : ''}\`. ${opts.pin ? 'Pinned: wrk + upstream on core 0, proxy on core 1 (1-connection runs unpinned).' : 'Unpinned.'} Configurations alternate (A B C, then C B A); figures are medians of ${reps} run(s) of ${seconds} s (at 1 connection, ${Math.max(reps, 3)} runs); keep-alive everywhere; all on 127.0.0.1.`, '');
   lines.push('| body | conns | config | req/s | p50 ms | p90 ms | p99 ms | proxy CPU us/req | CPU s per 10k req | errors |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const s of r.summary) lines.push(`| ${s.body} | ${s.connections} | ${s.config} | ${Math.round(s.rps)} | ${f(s.p50Ms, 3)} | ${f(s.p90Ms, 3)} | ${f(s.p99Ms, 3)} | ${f(s.cpuUsPerReq, 0)} | ${f(s.cpuUsPerReq === undefined ? undefined : s.cpuUsPerReq / 100, 2)} | ${s.errors} |`);
   lines.push('');
@@ -344,6 +351,13 @@ function report(r: {
   if (r.summary.some((s) => s.config === 'zkroute-workers')) {
     for (const [body, c] of [['small', 32], ['small', 128], ['4k', 32]] as const) {
       lines.push(`| throughput zkroute --workers ${WORKERS} / zkroute, ${body}, ${c} conns | ${f(get(body, c, 'zkroute-workers').rps / get(body, c, 'zkroute').rps)} |`);
+    }
+  }
+  if (r.summary.some((s) => s.config === 'undici-floor')) {
+    for (const [body, c] of [['small', 32], ['small', 128]] as const) {
+      const floorRow = get(body, c, 'undici-floor');
+      lines.push(`| throughput undici-floor / nginx, ${body}, ${c} conns | ${f(floorRow.rps / get(body, c, 'nginx').rps)} |`);
+      lines.push(`| proxy CPU per request zkroute - undici-floor (zkroute's own code), ${body}, ${c} conns, us | ${f((get(body, c, 'zkroute').cpuUsPerReq ?? NaN) - (floorRow.cpuUsPerReq ?? NaN), 1)} |`);
     }
   }
   const z1 = get('small', 1, 'zkroute');
