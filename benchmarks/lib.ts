@@ -36,14 +36,7 @@ export function peakRssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
-/** Children of `pid` (nginx workers). */
-export function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
+export { childPids } from '../src/dev/processes.js';
 
 function ms(value: string): number {
   const m = /^([\d.]+)(us|ms|s|m)$/.exec(value);

@@ -3,13 +3,13 @@
 // TableSource: Discovery itself in one process (app.ts), or a worker's copy of the primary's
 // table in cluster mode (cluster/worker.ts).
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { HealthView } from './admin/admin-server.js';
 import { registerProxyMetrics } from './admin/metrics.js';
 import { createBalancer } from './balancer/index.js';
-import type { ListenAddress, ProxyConfig } from './config.js';
+import type { ProxyConfig } from './config.js';
+import { bound, closeServer, listen } from './listen.js';
 import type { Instance, ProviderTable, SetDelta } from './discovery/provider-table.js';
 import { createOutlierDetector, type OutlierDetector } from './health/outlier-detector.js';
 import type { Forwarder } from './proxy/forwarder.js';
@@ -36,7 +36,6 @@ export interface PlaneDeps {
 export interface ProxyPlane {
   readonly health: OutlierDetector;
   readonly picker: Picker;
-  readonly server: Server;
   /** Binds the callers' port (shared by every worker in cluster mode). */
   listen(): Promise<void>;
   address(): { host: string; port: number };
@@ -47,27 +46,6 @@ export interface ProxyPlane {
    * (up to the timeout, then connections are cut), then tunnels, pools and health timers go.
    */
   close(drainTimeoutMs: number): Promise<void>;
-}
-
-export function listen(server: Server, address: ListenAddress, flag: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.port, address.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: NodeJS.ErrnoException) => {
-    throw new Error(`${flag} ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`, { cause: err });
-  });
-}
-
-export function bound(server: Server, fallback: ListenAddress): { host: string; port: number } {
-  const a = server.address() as AddressInfo | null;
-  return { host: a?.address ?? fallback.host, port: a?.port ?? fallback.port };
-}
-
-export function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 /**
@@ -140,7 +118,6 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
 
   let draining = false;
   let listening = false;
-  let closed = false;
   const server: Server = createHttpServer(
     { headerTimeoutMs: config.headerTimeoutMs, clientIdleTimeoutMs: config.clientIdleTimeoutMs },
     {
@@ -157,7 +134,6 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
   return {
     health,
     picker,
-    server,
     async listen() {
       await listen(server, config.listen, '--listen');
       listening = true;
@@ -166,8 +142,7 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
     address: () => bound(server, config.listen),
     healthView: () => (instance) => ({ ...health.describe(instance), inFlight: picker.inFlight(instance) }),
     async close(drainTimeoutMs) {
-      if (closed) return;
-      closed = true;
+      if (draining) return;
       draining = true;
       let finished: Promise<void> | undefined;
       if (listening) {

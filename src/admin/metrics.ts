@@ -23,7 +23,7 @@ function statusClass(status: number): string {
 }
 
 /** One labelled series of a SeriesHistogram: counts per bucket, sum, count. */
-export interface HistogramSeries {
+interface HistogramSeries {
   observe(value: number): void;
 }
 

@@ -1,13 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
-import type { Server } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
-import { createAdminServer, type HealthView, type InstanceHealthView, type Readiness } from '../admin/admin-server.js';
-import { createRegistry, registerDiscoveryMetrics, type MetricsText } from '../admin/metrics.js';
+import type { HealthView, InstanceHealthView } from '../admin/admin-server.js';
 import type { ProxyConfig } from '../config.js';
-import { proxyDiscovery, type AppDeps, type ProxyRuntime } from '../app.js';
-import { keepConnecting, type ConnectState } from '../discovery/keep-connecting.js';
+import type { AppDeps } from '../app.js';
+import { createControl, type ProxyRuntime } from '../control.js';
 import type { Instance, SetDelta } from '../discovery/provider-table.js';
-import { bound, closeServer, listen } from '../plane.js';
 import { isMessage, type MetricsJson, type ToPrimary, type ToWorker } from './messages.js';
 
 export interface PrimaryDeps extends Pick<AppDeps, 'logger' | 'auth'> {
@@ -59,15 +56,27 @@ const IDLE: InstanceHealthView = { healthy: true, ejectedUntil: undefined, eject
 export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): ClusterPrimary {
   const logger = deps.logger.child({ role: 'primary' });
   const fork = deps.fork ?? (() => cluster.fork());
-  const discovery = proxyDiscovery(config, deps);
-  const registry = createRegistry();
-  registerDiscoveryMetrics(registry, discovery);
+  const control = createControl(config, {
+    logger,
+    auth: deps.auth,
+    healthView: () => healthView(),
+    // The primary's own metrics (ZooKeeper, process) plus every worker's, added up.
+    metrics: (registry) => ({
+      contentType: registry.contentType,
+      async render() {
+        const parts: MetricsJson[] = [await registry.getMetricsAsJSON()];
+        for (const answer of await ask<'metrics'>('metrics?')) parts.push(answer.metrics);
+        return AggregatorRegistry.aggregate(parts).metrics();
+      },
+    }),
+    notServing: () => ([...workers.values()].some((w) => w.listening) ? undefined : `no worker listening yet (0 of ${config.workers})`),
+  });
+  const { discovery } = control;
 
   const workers = new Map<number, WorkerState>();
   const replies = new Map<number, (reply: Reply) => void>();
   let nextId = 1;
-  let draining = false;
-  let closed = false;
+  let closing: Promise<void> | undefined;
   let address: { host: string; port: number } | undefined;
   let started: { resolve: () => void; reject: (err: Error) => void } | undefined;
   const exited: (() => void)[] = [];
@@ -125,10 +134,10 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     worker.on('exit', (code: number | null, signal: string | null) => {
       workers.delete(worker.id);
       for (const done of exited.splice(0)) done();
-      if (draining || closed) return;
+      if (closing) return;
       logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited; starting another in 1 s');
       setTimeout(() => {
-        if (!draining && !closed) startWorker();
+        if (!closing) startWorker();
       }, 1000).unref();
     });
   }
@@ -163,72 +172,40 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     };
   };
 
-  const metrics: MetricsText = {
-    contentType: registry.contentType,
-    async render() {
-      const parts: MetricsJson[] = [await registry.getMetricsAsJSON()];
-      for (const answer of await ask<'metrics'>('metrics?')) parts.push(answer.metrics);
-      return AggregatorRegistry.aggregate(parts).metrics();
-    },
-  };
-
-  let connecting: ConnectState | undefined;
-  const readiness = (): Readiness => {
-    if (draining) return { ready: false, reason: 'draining', message: 'shutting down: workers are finishing requests in flight' };
-    if (!discovery.loaded) {
-      if (connecting?.failed) return { ready: false, reason: 'zookeeper_unreachable', message: connecting.failed.message };
-      return { ready: false, reason: 'starting', message: 'reading the service list from ZooKeeper' };
-    }
-    const listening = [...workers.values()].filter((w) => w.listening).length;
-    if (listening === 0) return { ready: false, reason: 'starting', message: `no worker listening yet (0 of ${config.workers})` };
-    return { ready: true };
-  };
-  const admin: Server = createAdminServer({ discovery, healthView, metrics, readiness, logger });
-  let adminListening = false;
-
   return {
     discovery,
-    readiness,
+    readiness: control.readiness,
     address: () => address ?? config.listen,
-    adminAddress: () => bound(admin, config.admin),
+    adminAddress: control.adminAddress,
     async start() {
-      await listen(admin, config.admin, '--admin');
-      adminListening = true;
-      admin.on('error', (err) => logger.error({ err }, 'admin server error'));
+      await control.listen();
       const everyWorkerListening = new Promise<void>((resolve, reject) => (started = { resolve, reject }));
       // Awaited below, after ZooKeeper's first attempt: a worker may fail before then.
       everyWorkerListening.catch(() => {});
       for (let i = 0; i < config.workers; i++) startWorker();
-      await new Promise<void>((resolve) => {
-        connecting = keepConnecting(discovery, { logger, zookeeper: config.zookeeper, isClosed: () => closed }, resolve);
-      });
+      await control.connect();
       await everyWorkerListening;
       started = undefined;
       const adminAt = this.adminAddress();
       logger.info({ listen: `${address!.host}:${address!.port}`, admin: `${adminAt.host}:${adminAt.port}`, workers: config.workers, config }, 'zkroute proxy started');
     },
-    async close(drainTimeoutMs = config.drainTimeoutMs) {
-      if (closed) return;
-      draining = true;
-      if (workers.size > 0) {
-        const allGone = new Promise<void>((resolve) => {
-          const check = () => (workers.size === 0 ? resolve() : exited.push(check));
-          check();
-        });
-        for (const state of workers.values()) send(state, { zkroute: 'drain', timeoutMs: drainTimeoutMs });
-        // Each worker cuts its connections at the drain timeout; a worker still there well after is stuck.
-        const stuck = setTimeout(() => this.kill(), drainTimeoutMs + 5000);
-        await allGone;
-        clearTimeout(stuck);
-      }
-      closed = true;
-      if (adminListening) {
-        admin.closeAllConnections();
-        await closeServer(admin);
-        adminListening = false;
-      }
-      await discovery.close();
-      await connecting?.done;
+    close(drainTimeoutMs = config.drainTimeoutMs) {
+      closing ??= (async () => {
+        control.drain();
+        if (workers.size > 0) {
+          const allGone = new Promise<void>((resolve) => {
+            const check = () => (workers.size === 0 ? resolve() : exited.push(check));
+            check();
+          });
+          for (const state of workers.values()) send(state, { zkroute: 'drain', timeoutMs: drainTimeoutMs });
+          // Each worker cuts its connections at the drain timeout; a worker still there well after is stuck.
+          const stuck = setTimeout(() => this.kill(), drainTimeoutMs + 5000);
+          await allGone;
+          clearTimeout(stuck);
+        }
+        await control.close();
+      })();
+      return closing;
     },
     kill() {
       for (const state of workers.values()) state.worker.process.kill('SIGKILL');

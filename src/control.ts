@@ -1,0 +1,126 @@
+// The ZooKeeper and operator side every proxy runtime has, one process (app.ts) or a cluster's
+// primary (cluster/primary.ts): Discovery built from the config, its metrics, the admin port,
+// readiness, connecting with retries, and closing after the traffic.
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { createAdminServer, type HealthView, type Readiness } from './admin/admin-server.js';
+import { createRegistry, registerDiscoveryMetrics, type MetricsText } from './admin/metrics.js';
+import type { ProxyConfig } from './config.js';
+import { createDiscovery, type Discovery } from './discovery/discovery.js';
+import { keepConnecting, type ConnectState } from './discovery/keep-connecting.js';
+import { bound, closeServer, listen } from './listen.js';
+import type { ZkAuth } from './zookeeper/client.js';
+
+/** A running proxy: one process (App) or a cluster's primary. */
+export interface ProxyRuntime {
+  readonly discovery: Discovery;
+  /**
+   * Listens (proxy and admin), then connects to ZooKeeper. Resolves once the first connection
+   * attempt ended: if ZooKeeper was unreachable, readiness says so and connecting goes on.
+   * Rejects only when a port cannot be bound.
+   */
+  start(): Promise<void>;
+  readiness(): Readiness;
+  /** The proxy address actually bound (port 0 resolved). */
+  address(): { host: string; port: number };
+  adminAddress(): { host: string; port: number };
+  /**
+   * Drains and stops: readiness 503, no new connections, in-flight requests finish (up to the
+   * drain timeout), idle keep-alives closed, then the ZooKeeper session closes last.
+   */
+  close(drainTimeoutMs?: number): Promise<void>;
+}
+
+export interface ControlDeps {
+  readonly logger: Logger;
+  readonly auth?: readonly ZkAuth[] | undefined;
+  /** Health as of now, for /providers (called per admin request). */
+  readonly healthView: () => HealthView | Promise<HealthView>;
+  /** /metrics from the registry (default: the registry as it is). */
+  readonly metrics?: (registry: Registry) => MetricsText;
+  /** Once the table is read: why the proxy cannot serve yet, if it cannot. */
+  readonly notServing?: () => string | undefined;
+}
+
+export interface Control {
+  readonly discovery: Discovery;
+  /** Discovery's metrics are on it; the proxy side registers its own. */
+  readonly registry: Registry;
+  readonly metrics: MetricsText;
+  readiness(): Readiness;
+  adminAddress(): { host: string; port: number };
+  /** Binds the admin port. */
+  listen(): Promise<void>;
+  /** Connects to ZooKeeper in the background; resolves once the first attempt ended. */
+  connect(): Promise<void>;
+  /** Readiness 503 `draining` from now on. */
+  drain(): void;
+  /** Closes the admin port, then ZooKeeper (call after the traffic has stopped). */
+  close(): Promise<void>;
+}
+
+export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
+  const { logger } = deps;
+  const discovery = createDiscovery(
+    {
+      zookeeper: config.zookeeper,
+      basePath: config.basePath,
+      layout: config.layout,
+      keepLastOnEmpty: config.keepLastOnEmpty,
+      sessionTimeoutMs: config.zookeeperSessionTimeoutMs,
+      connectTimeoutMs: config.zookeeperConnectTimeoutMs,
+      ...(deps.auth ? { auth: deps.auth } : {}),
+    },
+    { logger },
+  );
+  const registry = createRegistry();
+  registerDiscoveryMetrics(registry, discovery);
+  const metrics = deps.metrics?.(registry) ?? { contentType: registry.contentType, render: () => registry.metrics() };
+
+  let draining = false;
+  let closed = false;
+  let listening = false;
+  let connecting: ConnectState | undefined;
+  const readiness = (): Readiness => {
+    if (draining) return { ready: false, reason: 'draining', message: 'shutting down: finishing requests in flight' };
+    if (!discovery.loaded) {
+      if (connecting?.failed) return { ready: false, reason: 'zookeeper_unreachable', message: connecting.failed.message };
+      return { ready: false, reason: 'starting', message: 'reading the service list from ZooKeeper' };
+    }
+    const problem = deps.notServing?.();
+    return problem === undefined ? { ready: true } : { ready: false, reason: 'starting', message: problem };
+  };
+  const admin: Server = createAdminServer({ discovery, healthView: deps.healthView, metrics, readiness, logger });
+
+  return {
+    discovery,
+    registry,
+    metrics,
+    readiness,
+    adminAddress: () => bound(admin, config.admin),
+    async listen() {
+      await listen(admin, config.admin, '--admin');
+      listening = true;
+      admin.on('error', (err) => logger.error({ err }, 'admin server error'));
+    },
+    connect: () => new Promise<void>((resolve) => {
+      connecting = keepConnecting(discovery, { logger, zookeeper: config.zookeeper, isClosed: () => closed }, resolve);
+    }),
+    drain() {
+      draining = true;
+    },
+    async close() {
+      draining = true;
+      closed = true;
+      if (listening) {
+        admin.closeAllConnections();
+        await closeServer(admin);
+        listening = false;
+      }
+      // ZooKeeper last: the session (and its watches) outlive the traffic.
+      await discovery.close();
+      await connecting?.done;
+    },
+  };
+}

@@ -1,0 +1,26 @@
+// Binding and closing an HTTP server (the callers' port and the admin port), with errors that
+// name the flag.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ListenAddress } from './config.js';
+
+export function listen(server: Server, address: ListenAddress, flag: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`${flag} ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`, { cause: err });
+  });
+}
+
+export function bound(server: Server, fallback: ListenAddress): { host: string; port: number } {
+  const a = server.address() as AddressInfo | null;
+  return { host: a?.address ?? fallback.host, port: a?.port ?? fallback.port };
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
