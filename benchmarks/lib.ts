@@ -36,7 +36,7 @@ export function peakRssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
-export { childPids } from '../src/dev/processes.js';
+export { childPids } from '../test/helpers/processes.js';
 
 function ms(value: string): number {
   const m = /^([\d.]+)(us|ms|s|m)$/.exec(value);

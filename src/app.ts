@@ -1,18 +1,16 @@
 // Composition root: builds every part of the proxy from a ProxyConfig and wires them together.
-// Only this file, plane.ts, cluster/ and cli/ create real dependencies; every part takes its own
+// Only this file, control.ts, plane.ts, cluster/ and cli/ create real dependencies; every part takes its own
 // as arguments.
 import type { Logger } from 'pino';
 import type { MetricsText } from './admin/metrics.js';
-import type { ProxyConfig } from './config.js';
+import type { ProxyConfig } from './config/proxy.js';
 import { createControl, type ProxyRuntime } from './control.js';
 import type { OutlierDetector } from './health/outlier-detector.js';
-import type { Picker } from './proxy/picker.js';
 import { createProxyPlane } from './plane.js';
-import type { ZkAuth } from './zookeeper/client.js';
+import type { ServiceProvider } from './upstream/provider.js';
 
 export interface AppDeps {
   readonly logger: Logger;
-  readonly auth?: readonly ZkAuth[];
   readonly random?: () => number;
 }
 
@@ -20,14 +18,14 @@ export type { ProxyRuntime } from './control.js';
 
 export interface App extends ProxyRuntime {
   readonly health: OutlierDetector;
-  readonly picker: Picker;
+  readonly provider: ServiceProvider;
   readonly metrics: MetricsText;
 }
 
 /** Builds the proxy; call start() to run it. */
 export function createApp(config: ProxyConfig, deps: AppDeps): App {
   const logger = deps.logger;
-  const control = createControl(config, { logger, auth: deps.auth, healthView: () => plane.healthView() });
+  const control = createControl(config, { logger, healthView: () => plane.healthView() });
   const { discovery, metrics } = control;
   const plane = createProxyPlane(config, { source: discovery, logger, registry: control.registry, ...(deps.random ? { random: deps.random } : {}) });
   let closing: Promise<void> | undefined;
@@ -35,7 +33,7 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
   return {
     discovery,
     health: plane.health,
-    picker: plane.picker,
+    provider: plane.provider,
     metrics,
     readiness: control.readiness,
     async start() {

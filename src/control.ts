@@ -4,13 +4,14 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { createAdminServer, type HealthView, type Readiness } from './admin/admin-server.js';
+import { createAdminServer, type Readiness } from './admin/admin-server.js';
 import { createRegistry, registerDiscoveryMetrics, type MetricsText } from './admin/metrics.js';
-import type { ProxyConfig } from './config.js';
+import type { ProxyConfig } from './config/proxy.js';
+import { zookeeperAuth } from './config/zookeeper.js';
 import { createDiscovery, type Discovery } from './discovery/discovery.js';
 import { keepConnecting, type ConnectState } from './discovery/keep-connecting.js';
+import type { HealthView } from './health/view.js';
 import { bound, closeServer, listen } from './listen.js';
-import type { ZkAuth } from './zookeeper/client.js';
 
 /** A running proxy: one process (App) or a cluster's primary. */
 export interface ProxyRuntime {
@@ -34,7 +35,6 @@ export interface ProxyRuntime {
 
 export interface ControlDeps {
   readonly logger: Logger;
-  readonly auth?: readonly ZkAuth[] | undefined;
   /** Health as of now, for /providers (called per admin request). */
   readonly healthView: () => HealthView | Promise<HealthView>;
   /** /metrics from the registry (default: the registry as it is). */
@@ -62,6 +62,7 @@ export interface Control {
 
 export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
   const { logger } = deps;
+  const auth = zookeeperAuth(config);
   const discovery = createDiscovery(
     {
       zookeeper: config.zookeeper,
@@ -70,7 +71,8 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
       keepLastOnEmpty: config.keepLastOnEmpty,
       sessionTimeoutMs: config.zookeeperSessionTimeoutMs,
       connectTimeoutMs: config.zookeeperConnectTimeoutMs,
-      ...(deps.auth ? { auth: deps.auth } : {}),
+      nativeLogLevel: config.zookeeperNativeLogLevel,
+      ...(auth ? { auth } : {}),
     },
     { logger },
   );

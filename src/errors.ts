@@ -1,7 +1,10 @@
 import { STATUS_CODES } from 'node:http';
+import type { Resolution } from './discovery/source.js';
+import { DEADLINE_CODE, type TryOutcome } from './outcome.js';
 
-// The one list of error codes a client of the proxy can see, each with its HTTP status.
-// Bodies are always JSON: {"error": "<code>", "message": "...", "service": "..." or null}.
+// The one list of error codes a caller of the proxy can see, each with its HTTP status, and the
+// one mapping from a lookup or from a request's tries to them, so every protocol answers the
+// same codes: HTTP renders JSON ({"error": "<code>", "message": "...", "service": ...}).
 
 export const ERROR_STATUS = {
   bad_request: 400,
@@ -59,5 +62,43 @@ export class ProxyError extends Error {
     const body = this.body();
     const head = Object.entries({ ...this.headers(body), connection: 'close' }).map(([name, value]) => `${name}: ${value}\r\n`).join('');
     return `HTTP/1.1 ${this.status} ${STATUS_CODES[this.status] ?? ''}\r\n${head}\r\n${body}`;
+  }
+}
+
+/** The error a request for `service` gets from a lookup, or undefined when it found instances. */
+export function resolutionError(service: string, resolution: Resolution): ProxyError | undefined {
+  switch (resolution.kind) {
+    case 'instances':
+      return undefined;
+    case 'empty':
+      return new ProxyError('no_providers', `service ${service} has no instances registered right now`, service);
+    case 'unknown':
+      return new ProxyError('unknown_service', `service ${service} is not registered in ZooKeeper`, service);
+    case 'timeout':
+      return new ProxyError('discovery_unavailable', `could not read service ${service} from ZooKeeper in time`, service);
+  }
+}
+
+/** The limits a timeout message names. */
+export interface TryLimits {
+  readonly tryTimeoutMs: number;
+  readonly deadlineMs: number;
+}
+
+/**
+ * The error a request gets after its tries (see runTries), or undefined when the caller was
+ * answered by an instance, its answer had started, or the caller went away.
+ */
+export function triesError(service: string, last: TryOutcome | undefined, tries: number, limits: TryLimits): ProxyError | undefined {
+  const count = `${tries} ${tries === 1 ? 'try' : 'tries'}`;
+  if (!last) return new ProxyError('no_providers', `service ${service} has no instance to try`, service);
+  switch (last.kind) {
+    case 'timeout':
+      return new ProxyError('upstream_timeout', `no response from ${service} within ${last.code === DEADLINE_CODE ? `the ${limits.deadlineMs} ms deadline` : `${limits.tryTimeoutMs} ms`} (${count})`, service);
+    case 'connect-failed':
+    case 'reset-before-response':
+      return new ProxyError('upstream_unavailable', `every try for ${service} failed (${count}, last: ${last.kind} ${last.code})`, service);
+    default:
+      return undefined;
   }
 }

@@ -2,7 +2,11 @@
 // name the flag.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ListenAddress } from './config.js';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
 
 export function listen(server: Server, address: ListenAddress, flag: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {

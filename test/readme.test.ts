@@ -1,7 +1,10 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { REGISTER_OPTIONS } from '../src/cli/register.js';
-import { envName, PROXY_OPTIONS } from '../src/config.js';
+import { REGISTER_OPTIONS } from '../src/config/register.js';
+import { envName } from '../src/config/options.js';
+import { PROXY_OPTIONS } from '../src/config/proxy.js';
+import { PROVIDERS_OPTIONS } from '../src/config/providers.js';
+import { DEV_OPTIONS } from '../src/config/dev.js';
 import { ERROR_STATUS } from '../src/errors.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -18,4 +21,8 @@ test('the README lists every error code the proxy can answer', (t) => {
     if (code === 'internal_error') continue;
     t.true(readme.includes(`\`${code}\``), code);
   }
+});
+
+test('the README documents every providers and dev option', (t) => {
+  for (const o of [...PROVIDERS_OPTIONS, ...DEV_OPTIONS]) t.true(readme.includes(`--${o.flag}`), `--${o.flag}`);
 });

@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Discovery } from '../discovery/discovery.js';
+import type { DiscoveryStats } from '../discovery/discovery.js';
 import type { Instance } from '../discovery/provider-table.js';
-import type { InstanceHealth } from '../health/outlier-detector.js';
+import type { InstanceSource } from '../discovery/source.js';
+import type { HealthView } from '../health/view.js';
 import type { MetricsText } from './metrics.js';
 
 /** Why the proxy is not ready, or ready. */
@@ -10,16 +11,9 @@ export type Readiness =
   | { readonly ready: true }
   | { readonly ready: false; readonly reason: 'starting' | 'zookeeper_unreachable' | 'draining'; readonly message: string };
 
-/** What health says of one instance, with the requests in flight to it. */
-export interface InstanceHealthView extends InstanceHealth {
-  readonly inFlight: number;
-}
-
-/** Health of every instance at one moment (gathered from every worker in cluster mode). */
-export type HealthView = (instance: Instance) => InstanceHealthView;
-
 export interface AdminDeps {
-  readonly discovery: Discovery;
+  /** The table and the ZooKeeper figures (Discovery, in one process or a cluster's primary). */
+  readonly discovery: InstanceSource & { readonly basePath: string; stats(): DiscoveryStats };
   /** Health as of now, for /providers. */
   readonly healthView: () => HealthView | Promise<HealthView>;
   readonly metrics: MetricsText;
@@ -84,7 +78,7 @@ export function createAdminServer(deps: AdminDeps): Server {
     if (path === '/healthz') {
       // Alive while the session is connected or being (re)established; auth failure or a closed
       // session needs a human or a restart.
-      const state = deps.discovery.session.stats().state;
+      const state = deps.discovery.stats().session.state;
       const ok = state !== 'auth_failed' && state !== 'closed';
       return json(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unhealthy', zookeeper: state });
     }
@@ -92,7 +86,7 @@ export function createAdminServer(deps: AdminDeps): Server {
       const r = deps.readiness();
       const stale = deps.discovery.stats().staleSeconds;
       return r.ready
-        ? json(res, 200, { status: 'ready', staleSeconds: stale, zookeeper: deps.discovery.session.stats().state })
+        ? json(res, 200, { status: 'ready', staleSeconds: stale, zookeeper: deps.discovery.stats().session.state })
         : json(res, 503, { status: 'not_ready', reason: r.reason, message: r.message, staleSeconds: stale });
     }
     if (path === '/metrics') {

@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'pr
 import type { Discovery } from '../discovery/discovery.js';
 import type { Instance, ProviderTable } from '../discovery/provider-table.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
-import type { RequestDone } from '../proxy/handler.js';
+import type { RequestDone } from '../http/handler.js';
 
 /** What the admin port needs to answer GET /metrics. */
 export interface MetricsText {

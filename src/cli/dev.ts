@@ -1,15 +1,19 @@
-import { parseArgs } from 'node:util';
 import { createApp } from '../app.js';
-import { buildProxyConfig } from '../config.js';
+import { buildDevConfig, DEV_OPTIONS } from '../config/dev.js';
+import { ConfigError, optionsHelp, parseCommandLine } from '../config/options.js';
+import { buildProxyConfig } from '../config/proxy.js';
 import { startDemoServices } from '../dev/demo-services.js';
 import { ZooKeeperServer } from '../dev/zookeeper-server.js';
 import { createLogger } from '../log.js';
-import { usageErrors } from './args.js';
+import { hostPort } from '../znode/layout.js';
 
-export const DEV_USAGE = `usage: zkroute dev [--zookeeper HOST:PORT] [--listen 127.0.0.1:4700] [--admin 127.0.0.1:4701] [--log-level warn]
+export const DEV_USAGE = `usage: zkroute dev [options]
 Runs everything on this machine: a local ZooKeeper (Debian's package) in a temporary directory
 (or --zookeeper to use one that runs), demo services hello (x2) and echo registered in it, the
-proxy and the admin server. Prints curl lines to try; Ctrl-C stops everything.`;
+proxy and the admin server. Prints curl lines to try; Ctrl-C stops everything.
+
+options:
+${optionsHelp(DEV_OPTIONS)}`;
 
 interface Output {
   write(text: string): void;
@@ -17,19 +21,15 @@ interface Output {
 
 /** `zkroute dev`: resolves to the exit code when interrupted. */
 export async function devCommand(argv: readonly string[], stdout: Output, signal?: AbortSignal): Promise<number> {
-  const { values } = usageErrors(() => parseArgs({ args: [...argv], strict: true, options: {
-    zookeeper: { type: 'string' },
-    listen: { type: 'string', default: '127.0.0.1:4700' },
-    admin: { type: 'string', default: '127.0.0.1:4701' },
-    'log-level': { type: 'string', default: 'warn' },
-    help: { type: 'boolean' },
-  } }));
-  if (values.help) {
+  const { values, positionals } = parseCommandLine(argv, DEV_OPTIONS);
+  if (values['help']) {
     stdout.write(`${DEV_USAGE}\n`);
     return 0;
   }
+  if (positionals.length > 0) throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const dev = buildDevConfig(values);
   const basePath = '/providers';
-  let zookeeper = values.zookeeper;
+  let zookeeper = dev.zookeeper;
   let local: ZooKeeperServer | undefined;
   const cleanups: (() => Promise<void>)[] = [];
   const stopping = new Promise<void>((resolve) => {
@@ -44,7 +44,8 @@ export async function devCommand(argv: readonly string[], stdout: Output, signal
       cleanups.push(() => local!.close());
       zookeeper = local.connectString;
     }
-    const config = buildProxyConfig({ zookeeper, listen: values.listen, admin: values.admin, 'base-path': basePath, 'log-level': values['log-level'] }, {});
+    const at = (a: { host: string; port: number }) => hostPort(a.host, a.port);
+    const config = buildProxyConfig({ zookeeper, listen: at(dev.listen), admin: at(dev.admin), 'base-path': basePath, 'log-level': dev.logLevel }, {});
     const logger = createLogger({ level: config.logLevel });
     const demos = await startDemoServices({ zookeeper, basePath }, logger);
     cleanups.push(() => demos.close());

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config.js';
-import { UsageError } from './args.js';
+import { ConfigError } from '../config/options.js';
 import { PROVIDERS_USAGE, providersCommand } from './providers.js';
 import { PROXY_USAGE, proxyCommand } from './proxy.js';
 import { REGISTER_USAGE, registerCommand } from './register.js';
@@ -54,11 +53,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'providers':
         return await providersCommand(rest, process.stdout);
       default:
-        throw new UsageError(`unknown command "${command}" (try: zkroute help)`);
+        throw new ConfigError(`unknown command "${command}" (try: zkroute help)`);
     }
   } catch (err) {
     // One clear line, non-zero exit: 2 for usage, 1 for everything else.
     process.stderr.write(`zkroute ${command ?? ''}: ${(err as Error).message}\n`.replace('  ', ' '));
-    return err instanceof UsageError || err instanceof ConfigError ? 2 : 1;
+    return err instanceof ConfigError ? 2 : 1;
   }
 }

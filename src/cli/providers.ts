@@ -1,14 +1,16 @@
+import { ConfigError, optionsHelp, parseCommandLine } from '../config/options.js';
+import { buildProvidersConfig, PROVIDERS_OPTIONS, PROVIDERS_RENAMED } from '../config/providers.js';
+import { zookeeperAuth } from '../config/zookeeper.js';
 import { createDiscovery } from '../discovery/discovery.js';
-import { serviceNameProblem } from '../discovery/paths.js';
 import type { Instance } from '../discovery/provider-table.js';
 import { silentLogger } from '../log.js';
-import { parseArgs } from 'node:util';
-import { AUTH_FLAGS, basePath, layout, positiveMs, requireZookeeper, UsageError, usageErrors, zookeeperAuthFrom } from './args.js';
+import { serviceNameProblem } from '../znode/layout.js';
 
-export const PROVIDERS_USAGE = `usage: zkroute providers --zookeeper HOST:PORT[,HOST:PORT...][/chroot] [SERVICE]
-         [--base-path /providers] [--layout nested|sequential] [--json] [--watch]
-         [--zookeeper-auth user:password | --zookeeper-auth-file FILE] [--connect-timeout MS]
-Prints the services under the base path and their instances; --watch keeps printing changes.`;
+export const PROVIDERS_USAGE = `usage: zkroute providers --zookeeper HOST:PORT[,HOST:PORT...][/chroot] [SERVICE] [options]
+Prints the services under the base path and their instances; --watch keeps printing changes.
+
+options:
+${optionsHelp(PROVIDERS_OPTIONS)}`;
 
 interface Output {
   write(text: string): void;
@@ -39,32 +41,25 @@ function render(services: Map<string, readonly Instance[]>, json: boolean): stri
 
 /** `zkroute providers`: resolves to the exit code. */
 export async function providersCommand(argv: readonly string[], stdout: Output, signal?: AbortSignal): Promise<number> {
-  const { values, positionals } = usageErrors(() => parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: {
-    zookeeper: { type: 'string' },
-    'base-path': { type: 'string' },
-    layout: { type: 'string' },
-    json: { type: 'boolean', default: false },
-    watch: { type: 'boolean', default: false },
-    ...AUTH_FLAGS,
-    'connect-timeout': { type: 'string' },
-    help: { type: 'boolean', default: false },
-  } }));
-  if (values.help) {
+  const { values, positionals } = parseCommandLine(argv, PROVIDERS_OPTIONS, {}, PROVIDERS_RENAMED);
+  if (values['help']) {
     stdout.write(`${PROVIDERS_USAGE}\n`);
     return 0;
   }
-  if (positionals.length > 1) throw new UsageError(`expected at most one SERVICE, got ${positionals.join(' ')}`);
+  if (positionals.length > 1) throw new ConfigError(`expected at most one SERVICE, got ${positionals.join(' ')}`);
   const service = positionals[0];
-  if (service !== undefined && serviceNameProblem(service)) throw new UsageError(`SERVICE ${JSON.stringify(service)}: ${serviceNameProblem(service)}`);
-  const zookeeper = requireZookeeper(values.zookeeper);
-  const auth = zookeeperAuthFrom(values);
-  const base = basePath(values['base-path']);
+  if (service !== undefined && serviceNameProblem(service)) throw new ConfigError(`SERVICE ${JSON.stringify(service)}: ${serviceNameProblem(service)}`);
+  const config = buildProvidersConfig(values);
+  const { zookeeper, basePath: base } = config;
+  const auth = zookeeperAuth(config);
   const discovery = createDiscovery(
     {
       zookeeper,
       basePath: base,
-      layout: layout(values.layout),
-      connectTimeoutMs: positiveMs('connect-timeout', values['connect-timeout'], 5000),
+      layout: config.layout,
+      sessionTimeoutMs: config.zookeeperSessionTimeoutMs,
+      connectTimeoutMs: config.zookeeperConnectTimeoutMs,
+      nativeLogLevel: config.zookeeperNativeLogLevel,
       ...(auth ? { auth } : {}),
     },
     { logger: silentLogger() },
@@ -80,13 +75,13 @@ export async function providersCommand(argv: readonly string[], stdout: Output, 
       if (r.kind === 'unknown' && service !== undefined) throw new Error(`service ${service} is not registered under ${base}`);
       snapshot.set(name, r.kind === 'instances' ? r.instances : []);
     }
-    stdout.write(`${render(snapshot, values.json)}\n`);
-    if (!values.watch) return 0;
+    stdout.write(`${render(snapshot, config.json)}\n`);
+    if (!config.watch) return 0;
 
     discovery.on('change', (name: string, instances: readonly Instance[]) => {
       if (service !== undefined && name !== service) return;
       const at = new Date().toISOString();
-      if (values.json) stdout.write(`${JSON.stringify({ at, service: name, instances: instances.map(instanceJson) })}\n`);
+      if (config.json) stdout.write(`${JSON.stringify({ at, service: name, instances: instances.map(instanceJson) })}\n`);
       else stdout.write(`${at} ${name}: ${instances.map((i) => i.address).join(' ') || '(no instances)'}\n`);
     });
     if (service === undefined) {

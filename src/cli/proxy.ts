@@ -1,12 +1,11 @@
 import cluster from 'node:cluster';
-import { parseArgs } from 'node:util';
 import { createApp } from '../app.js';
 import { isMessage, type ToWorker } from '../cluster/messages.js';
 import { createClusterPrimary } from '../cluster/primary.js';
 import { runWorker } from '../cluster/worker.js';
-import { buildProxyConfig, parseArgsOptions, PROXY_OPTIONS, proxyOptionsHelp, readConfigFile, type ProxyConfig } from '../config.js';
+import { ConfigError, optionsHelp, parseCommandLine, printable, readConfigFile } from '../config/options.js';
+import { buildProxyConfig, PROXY_OPTIONS, type ProxyConfig } from '../config/proxy.js';
 import { createLogger, type Logger } from '../log.js';
-import { AUTH_FLAGS, AUTH_USAGE, UsageError, usageErrors, zookeeperAuthFrom } from './args.js';
 
 export const PROXY_USAGE = `usage: zkroute proxy --zookeeper HOST:PORT[,HOST:PORT...][/chroot] [options]
 Runs the sidecar: http://<listen>/<prefix>/<service>/<path> is forwarded to an instance of
@@ -14,11 +13,10 @@ Runs the sidecar: http://<listen>/<prefix>/<service>/<path> is forwarded to an i
 Precedence: flags > environment > --config file > defaults.
 
 options:
-${proxyOptionsHelp()}
+${optionsHelp(PROXY_OPTIONS)}
   --config FILE                     JSON object of option names (the flags) to values
                                    env ZKROUTE_CONFIG
-  --print-config                    print the effective configuration as JSON and exit
-${AUTH_USAGE}`;
+  --print-config                    print the effective configuration as JSON and exit`;
 
 interface Output {
   write(text: string): void;
@@ -36,32 +34,24 @@ export interface ProxyCommandDeps {
 
 /** `zkroute proxy`: runs until SIGINT/SIGTERM, then drains; resolves to the exit code. */
 export async function proxyCommand(argv: readonly string[], stdout: Output, deps: ProxyCommandDeps = {}): Promise<number> {
-  const options = {
-    ...parseArgsOptions(PROXY_OPTIONS),
-    help: { type: 'boolean' },
-    config: { type: 'string' },
-    'print-config': { type: 'boolean' },
-    ...AUTH_FLAGS,
-  } as const;
-  const { values, positionals } = usageErrors(() => parseArgs({ args: [...argv], options, strict: true, allowPositionals: true }));
+  const { values, positionals } = parseCommandLine(argv, PROXY_OPTIONS, { config: { type: 'string' }, 'print-config': { type: 'boolean' } });
   if (values['help']) {
     stdout.write(`${PROXY_USAGE}\n`);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  if (positionals.length > 0) throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const configPath = (values['config'] as string | undefined) ?? (process.env['ZKROUTE_CONFIG'] || undefined);
   const file = configPath !== undefined ? readConfigFile(configPath, PROXY_OPTIONS) : undefined;
   const config = buildProxyConfig(values, process.env, file);
   if (values['print-config']) {
-    stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    stdout.write(`${printable(config, PROXY_OPTIONS)}\n`);
     return 0;
   }
-  const auth = zookeeperAuthFrom(values);
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
   if (config.workers > 1 && cluster.isWorker) return workerCommand(config, logger.child({ worker: cluster.worker?.id }));
   const app = config.workers > 1
-    ? createClusterPrimary(config, { logger, ...(auth ? { auth } : {}) })
-    : createApp(config, { logger, ...(auth ? { auth } : {}) });
+    ? createClusterPrimary(config, { logger })
+    : createApp(config, { logger });
   try {
     await app.start();
   } catch (err) {

@@ -2,9 +2,9 @@
 // node:cluster's IPC channel. Every message carries `zkroute` (its type), so other users of the
 // channel are left alone.
 import type { Registry } from 'prom-client';
-import type { InstanceHealthView } from '../admin/admin-server.js';
-import type { Resolution } from '../discovery/discovery.js';
 import type { Instance } from '../discovery/provider-table.js';
+import type { Resolution } from '../discovery/source.js';
+import type { InstanceHealthView } from '../health/view.js';
 
 /** A registry's metrics as JSON (prom-client's aggregation input). */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;

@@ -1,13 +1,13 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import type { HealthView, InstanceHealthView } from '../admin/admin-server.js';
-import type { ProxyConfig } from '../config.js';
 import type { AppDeps } from '../app.js';
+import type { ProxyConfig } from '../config/proxy.js';
 import { createControl, type ProxyRuntime } from '../control.js';
 import type { Instance, SetDelta } from '../discovery/provider-table.js';
+import { IDLE_HEALTH, mergeHealth, type HealthView, type InstanceHealthView } from '../health/view.js';
 import { isMessage, type MetricsJson, type ToPrimary, type ToWorker } from './messages.js';
 
-export interface PrimaryDeps extends Pick<AppDeps, 'logger' | 'auth'> {
+export interface PrimaryDeps extends Pick<AppDeps, 'logger'> {
   /** Starts a worker process (default: node:cluster's fork, which re-runs this command). */
   readonly fork?: () => Worker;
 }
@@ -30,23 +30,6 @@ interface WorkerState {
 /** Replies to the primary's questions, by request id. */
 type Reply = Extract<ToPrimary, { zkroute: 'health' | 'metrics' }>;
 
-/** Merges the workers' health of one instance: ejected if any worker ejected it. */
-function mergeHealth(views: readonly InstanceHealthView[]): InstanceHealthView {
-  const latest = views.map((v) => v.lastFailure).filter((f) => f !== undefined).sort((a, b) => b.at - a.at)[0];
-  const until = views.map((v) => v.ejectedUntil).filter((u) => u !== undefined);
-  return {
-    healthy: views.every((v) => v.healthy),
-    ejectedUntil: until.length > 0 ? Math.max(...until) : undefined,
-    ejectionReason: views.find((v) => !v.healthy)?.ejectionReason,
-    ejections: views.reduce((n, v) => n + v.ejections, 0),
-    consecutiveFailures: Math.max(...views.map((v) => v.consecutiveFailures)),
-    lastFailure: latest,
-    inFlight: views.reduce((n, v) => n + v.inFlight, 0),
-  };
-}
-
-const IDLE: InstanceHealthView = { healthy: true, ejectedUntil: undefined, ejectionReason: undefined, ejections: 0, consecutiveFailures: 0, lastFailure: undefined, inFlight: 0 };
-
 /**
  * The cluster primary (`--workers N`, N > 1): the one ZooKeeper session and the admin port.
  * It forks N workers that share the callers' port, sends each the table and every change to
@@ -58,7 +41,6 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
   const fork = deps.fork ?? (() => cluster.fork());
   const control = createControl(config, {
     logger,
-    auth: deps.auth,
     healthView: () => healthView(),
     // The primary's own metrics (ZooKeeper, process) plus every worker's, added up.
     metrics: (registry) => ({
@@ -106,6 +88,8 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
         return;
       }
       case 'listening':
+        // Logged here, not by the worker: a worker killed at once may never flush its own line.
+        logger.info({ worker: state.worker.id, pid: state.worker.process.pid, listen: `${message.host}:${message.port}` }, 'worker listening');
         state.listening = true;
         address = { host: message.host, port: message.port };
         if ([...workers.values()].every((w) => w.listening)) started?.resolve();
@@ -168,7 +152,7 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     }
     return (instance) => {
       const views = byUid.get(instance.uid);
-      return views ? mergeHealth(views) : IDLE;
+      return views ? mergeHealth(views) : IDLE_HEALTH;
     };
   };
 

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { Resolution } from '../discovery/discovery.js';
-import { ProviderTable, type Instance, type ServiceEntry, type SetDelta } from '../discovery/provider-table.js';
-import type { TableSource } from '../plane.js';
+import { ProviderTable, type Instance, type SetDelta } from '../discovery/provider-table.js';
+import { answerLocally, type InstanceSource, type Resolution } from '../discovery/source.js';
 import type { Channel, ToPrimary, ToWorker } from './messages.js';
 
 export interface WorkerSourceOptions {
@@ -17,7 +16,7 @@ export interface WorkerSourceOptions {
  *
  * Events: `change` (service, instances, delta), as Discovery's.
  */
-export class WorkerSource extends EventEmitter implements TableSource {
+export class WorkerSource extends EventEmitter implements InstanceSource {
   // The primary sends served sets (one instance per address): kept as sent, nothing held back.
   readonly table = new ProviderTable({ keepLastOnEmpty: false });
   readonly #options: WorkerSourceOptions;
@@ -34,7 +33,7 @@ export class WorkerSource extends EventEmitter implements TableSource {
     super();
     this.#options = options;
     this.#channel = channel;
-    this.table.on('change', (service: string, entry: ServiceEntry, delta: SetDelta) => this.emit('change', service, entry.instances, delta));
+    this.table.on('change', (service: string, instances: readonly Instance[], delta: SetDelta) => this.emit('change', service, instances, delta));
   }
 
   /** True once the primary's snapshot is in. */
@@ -79,11 +78,14 @@ export class WorkerSource extends EventEmitter implements TableSource {
     return this.table.get(service)?.instances;
   }
 
+  knownServices(): string[] {
+    return [...new Set([...(this.#known ?? []), ...this.table.services()])].sort();
+  }
+
   resolve(service: string): Promise<Resolution> {
-    const known = this.table.get(service)?.instances;
-    if (known && known.length > 0) return Promise.resolve({ kind: 'instances', instances: known });
-    // A name ZooKeeper does not list is answered here: made-up names cost the primary nothing.
-    if (!known && this.#known && !this.#known.has(service)) return Promise.resolve({ kind: 'unknown' });
+    // Made-up names are answered here: they cost the primary nothing.
+    const local = answerLocally(this.table, service, this.#known);
+    if (local) return Promise.resolve(local);
     let asking = this.#asking.get(service);
     if (!asking) {
       asking = this.#ask(service).finally(() => this.#asking.delete(service));

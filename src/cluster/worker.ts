@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { InstanceHealthView } from '../admin/admin-server.js';
 import { createRegistry } from '../admin/metrics.js';
-import type { ProxyConfig } from '../config.js';
+import type { ProxyConfig } from '../config/proxy.js';
+import { isNotable, type InstanceHealthView } from '../health/view.js';
 import { createProxyPlane } from '../plane.js';
 import type { Channel, ToPrimary, ToWorker } from './messages.js';
 import { WorkerSource } from './worker-source.js';
@@ -12,11 +12,6 @@ export interface WorkerDeps {
   readonly channel: Channel<ToWorker, ToPrimary>;
   /** Resolves when the worker should drain without being told (its own signal, primary gone). */
   readonly stop: Promise<void>;
-}
-
-/** Something worth telling the primary about an instance: any state beyond "healthy, idle". */
-function notable(h: InstanceHealthView): boolean {
-  return !h.healthy || h.inFlight > 0 || h.ejections > 0 || h.consecutiveFailures > 0 || h.lastFailure !== undefined;
 }
 
 /**
@@ -42,7 +37,7 @@ export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<
         for (const service of source.table.services()) {
           for (const instance of source.table.get(service)?.instances ?? []) {
             const h = view(instance);
-            if (notable(h)) entries.push([instance.uid, h]);
+            if (isNotable(h)) entries.push([instance.uid, h]);
           }
         }
         channel.send({ zkroute: 'health', id: message.id, entries });
@@ -69,7 +64,6 @@ export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<
   }
   const at = plane.address();
   channel.send({ zkroute: 'listening', host: at.host, port: at.port });
-  logger.info({ listen: `${at.host}:${at.port}`, pid: process.pid }, 'worker listening');
   await drained;
   await plane.close(drainTimeoutMs);
 }

@@ -1,6 +1,6 @@
 // Starts real Apache ZooKeeper servers (Debian's package) for tests, benchmarks and dev mode.
 // Every server gets its own temporary dataDir and free loopback ports; every java process is
-// stopped in close(), killed on process exit, and killed by a watchdog if this process dies hard.
+// stopped in close(), killed when this process exits, and killed by a watchdog if this process dies hard.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -15,11 +15,6 @@ const CLASSPATH = ['/etc/zookeeper/conf', ZOOKEEPER_JAR, ...(existsSync(SLF4J_SI
 const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
 /** Marks our java processes so a leak check can find them: `pgrep -f zkroute.harness`. */
 export const HARNESS_MARKER = '-Dzkroute.harness=1';
-
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 /** Reserves `count` distinct free loopback ports (held open together so none repeats). */
 export async function freePorts(count: number): Promise<number[]> {
@@ -160,8 +155,10 @@ export class ZooKeeperServer {
       { stdio: ['ignore', log, log] },
     );
     closeSync(log);
-    live.add(child);
-    child.once('exit', () => live.delete(child));
+    // Installed by the start, not by importing this file: this process exiting kills the server.
+    const killOnExit = () => child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    child.once('exit', () => process.off('exit', killOnExit));
     this.#child = child;
     this.#paused = false;
     // If this Node process is killed hard (a test runner timeout), take the server down with it.

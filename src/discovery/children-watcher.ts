@@ -3,9 +3,9 @@ import type { Limiter } from './limiter.js';
 import type { WatchEvent, ZkClient, ZkStat } from '../zookeeper/client.js';
 import { isTransientZkError, isZkError } from '../zookeeper/errors.js';
 import type { ZkSession } from '../zookeeper/session.js';
-import { joinPath } from './paths.js';
+import { joinPath } from '../znode/layout.js';
 
-/** One child as last read: its stat and raw data (undefined when data is not read). */
+/** One child as just read: its stat and raw data (undefined when data is not read). */
 export interface ChildNode {
   readonly name: string;
   readonly path: string;
@@ -15,18 +15,17 @@ export interface ChildNode {
 }
 
 /**
- * A successful read of the parent: every child, or `missing` when the parent does not exist.
- * `changed` and `removed` say what differs from the previous snapshot (every child is `changed`
- * in the first one after `missing` or a start). `children` is the watcher's own map: read it
- * during the callback, do not keep it.
+ * A successful read of the parent, or `missing` when the parent does not exist. The watcher
+ * keeps only names: the children read in this sync are handed over in `changed` (new ones,
+ * ones whose data watch fired, and every child again after a new session: compare versions),
+ * and `removed` names the ones gone since the last snapshot. `names` is the watcher's own set
+ * of every child read so far: read it during the callback, do not keep it.
  */
 export type ChildrenSnapshot =
   | {
     readonly kind: 'children';
-    readonly children: ReadonlyMap<string, ChildNode>;
-    /** Names read in this sync: new children and children whose data changed. */
-    readonly changed: readonly string[];
-    /** Names in the previous snapshot that are gone. */
+    readonly names: ReadonlySet<string>;
+    readonly changed: readonly ChildNode[];
     readonly removed: readonly string[];
   }
   | { readonly kind: 'missing' };
@@ -70,7 +69,8 @@ export class ChildrenWatcher {
   readonly #logger: Logger;
   readonly #onSnapshot: (snapshot: ChildrenSnapshot) => void;
   readonly #limiter: Limiter | undefined;
-  readonly #cache = new Map<string, ChildNode>();
+  /** Every child read so far (a child whose first read failed stays out until read). */
+  readonly #names = new Set<string>();
   readonly #stale = new Set<string>();
   readonly #dataWatched = new Set<string>();
   #client: ZkClient | undefined;
@@ -123,7 +123,7 @@ export class ChildrenWatcher {
     this.#childWatchArmed = false;
     this.#existsWatchArmed = false;
     this.#dataWatched.clear();
-    for (const name of this.#cache.keys()) this.#stale.add(name);
+    for (const name of this.#names) this.#stale.add(name);
     this.sync();
   }
 
@@ -202,7 +202,7 @@ export class ChildrenWatcher {
           return;
         }
       }
-      this.#cache.clear();
+      this.#names.clear();
       this.#stale.clear();
       this.#onSnapshot({ kind: 'missing' });
       return;
@@ -213,57 +213,57 @@ export class ChildrenWatcher {
     let known = 0;
     const stale = this.#stale.size > 0 ? this.#stale : undefined;
     for (const name of names) {
-      if (!this.#cache.has(name)) toRead.push(name);
+      if (!this.#names.has(name)) toRead.push(name);
       else {
         known += 1;
         if (stale?.has(name)) toRead.push(name);
       }
     }
     const removed: string[] = [];
-    if (known < this.#cache.size) {
+    if (known < this.#names.size) {
       const present = new Set<string>(names);
-      for (const name of this.#cache.keys()) {
+      for (const name of this.#names) {
         if (!present.has(name)) {
-          this.#cache.delete(name);
+          this.#names.delete(name);
           this.#stale.delete(name);
           this.#dataWatched.delete(name);
           removed.push(name);
         }
       }
     }
-    const changed: string[] = [];
+    const changed: ChildNode[] = [];
     let transientFailure: unknown;
     await Promise.all(toRead.map(async (name) => {
       try {
-        await (this.#limiter ? this.#limiter.run(() => this.#readChild(client, name)) : this.#readChild(client, name));
-        changed.push(name);
+        changed.push(await (this.#limiter ? this.#limiter.run(() => this.#readChild(client, name)) : this.#readChild(client, name)));
       } catch (err) {
         if (isZkError(err, 'NO_NODE')) {
           // Vanished between listing and reading: normal. The children watch reports it.
-          if (this.#cache.delete(name)) removed.push(name);
+          if (this.#names.delete(name)) removed.push(name);
           this.#stale.delete(name);
         } else {
           transientFailure = err;
         }
       }
     }));
-    // The cache now holds exactly the listed children that were read (a child whose read failed
-    // keeps its last data, or stays out until read).
-    this.#onSnapshot({ kind: 'children', children: this.#cache, changed, removed });
+    // `names` now holds exactly the listed children that were read (a child whose read failed
+    // keeps its last data with the consumer, or stays out until read).
+    this.#onSnapshot({ kind: 'children', names: this.#names, changed, removed });
     if (transientFailure) throw transientFailure;
   }
 
-  async #readChild(client: ZkClient, name: string): Promise<void> {
+  async #readChild(client: ZkClient, name: string): Promise<ChildNode> {
     const path = joinPath(this.path, name);
     if (!this.#readData) {
-      this.#cache.set(name, { name, path, stat: undefined, data: undefined });
-      return;
+      this.#names.add(name);
+      return { name, path, stat: undefined, data: undefined };
     }
     this.#dataReads += 1;
     const watch = !this.#dataWatched.has(name);
     const { data, stat } = await client.getData(path, watch ? this.#onDataEvent(client, name) : undefined);
     if (watch) this.#dataWatched.add(name);
     this.#stale.delete(name);
-    this.#cache.set(name, { name, path, stat, data });
+    this.#names.add(name);
+    return { name, path, stat, data };
   }
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Endpoint } from './instance-data.js';
+import type { Endpoint } from '../znode/instance-data.js';
 
 /** One instance of a service as ZooKeeper describes it. */
 export interface Instance extends Endpoint {
@@ -115,7 +115,8 @@ export type ReplaceOutcome = 'changed' | 'unchanged' | 'kept_on_empty';
  * of the array and a few comparisons). Every candidate znode is kept, so when the winner
  * of a duplicated host:port goes, the next oldest takes its place.
  *
- * Emits `change` (service, entry, delta) whenever a service's served set changes.
+ * Emits `change` (service, instances, delta) whenever a service's served set changes (the one
+ * `change` signature: see source.ts).
  */
 export class ProviderTable extends EventEmitter {
   readonly #entries = new Map<string, ServiceEntry>();
@@ -208,7 +209,7 @@ export class ProviderTable extends EventEmitter {
     // patch starts from a copy of this one.
     const entry: ServiceEntry = { instances: next, updatedAt: Date.now(), keptOnEmpty: false };
     this.#entries.set(service, entry);
-    this.emit('change', service, entry, delta);
+    this.emit('change', service, next, delta);
     return 'changed';
   }
 

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import NodeCache from 'node-cache';
 import type { Logger } from 'pino';
 import type { Instance } from '../discovery/provider-table.js';
-import type { OutcomeKind } from '../proxy/forwarder.js';
+import type { OutcomeKind } from '../outcome.js';
 
 export interface OutlierOptions {
   /** Consecutive 5xx responses that eject an instance (Envoy's consecutive_5xx). */

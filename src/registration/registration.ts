@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { hostProblem } from '../discovery/instance-data.js';
-import { joinPath, serviceNameProblem, type Layout } from '../discovery/paths.js';
+import { hostProblem } from '../znode/instance-data.js';
+import { instanceData, instancePath, isSequentialNodeOf, joinPath, serviceNameProblem, watchedParent, type Layout } from '../znode/layout.js';
 import { silentLogger } from '../log.js';
 import type { ZkAuth, ZkClient } from '../zookeeper/client.js';
 import { isTransientZkError, isZkError } from '../zookeeper/errors.js';
@@ -25,6 +25,8 @@ export interface RegistrationOptions {
   readonly auth?: readonly ZkAuth[];
   readonly sessionTimeoutMs?: number;
   readonly connectTimeoutMs?: number;
+  /** The native C client's own log level on stderr (0 off ... 4 debug). */
+  readonly nativeLogLevel?: number;
 }
 
 export interface RegistrationDeps {
@@ -40,8 +42,6 @@ export function registrationProblem(options: RegistrationOptions): string | unde
   if (options.id !== undefined && serviceNameProblem(options.id)) return `id ${JSON.stringify(options.id)} ${serviceNameProblem(options.id)}`;
   return undefined;
 }
-
-const SEQUENCE = /^\d{10}$/;
 
 /**
  * One instance's ephemeral znode, kept in place: it owns its ZooKeeper session, re-creates the
@@ -81,9 +81,7 @@ export class Registration extends EventEmitter {
     this.basePath = options.basePath ?? '/providers';
     this.layout = options.layout ?? 'nested';
     this.#id = options.id ?? randomUUID();
-    // The kazoo pattern's JSON (metadata first so host and port always win), or host:port.
-    const hostPort = this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
-    this.#data = this.layout === 'nested' ? JSON.stringify({ ...options.metadata, host: this.host, port: this.port }) : hostPort;
+    this.#data = instanceData(this.layout, this.host, this.port, options.metadata);
     this.#logger = (deps.logger ?? silentLogger()).child({ component: 'registration', service: this.service });
     this.#session = new ZkSession(
       {
@@ -94,6 +92,7 @@ export class Registration extends EventEmitter {
         retryDelayMs: 100,
         maxRetryDelayMs: 500,
         ...(options.auth ? { auth: options.auth } : {}),
+        ...(options.nativeLogLevel !== undefined ? { nativeLogLevel: options.nativeLogLevel } : {}),
       },
       { logger: deps.logger ?? silentLogger() },
     );
@@ -202,9 +201,10 @@ export class Registration extends EventEmitter {
       if (stat?.ephemeralOwner === owner) return this.#watchOwnNode(client, this.#path);
       if (!this.#lost) this.#markLost(stat ? 'node owned by another session' : 'node deleted');
     }
-    const parent = this.layout === 'nested' ? joinPath(this.basePath, this.service) : this.basePath;
+    const parent = watchedParent(this.basePath, this.layout, this.service);
     await client.mkdirp(parent);
-    const path = this.layout === 'nested' ? await this.#createNested(client, joinPath(parent, this.#id), owner) : await this.#createSequential(client, parent, owner);
+    const target = instancePath(this.basePath, this.layout, this.service, this.#id);
+    const path = this.layout === 'nested' ? await this.#createNested(client, target, owner) : await this.#createSequential(client, parent, target, owner);
     const first = !this.#everRegistered;
     this.#path = path;
     this.#lost = false;
@@ -240,11 +240,11 @@ export class Registration extends EventEmitter {
   }
 
   /** Sequential layout: adopts a node of this session whose create reply was lost, else creates. */
-  async #createSequential(client: ZkClient, parent: string, owner: string): Promise<string> {
+  async #createSequential(client: ZkClient, parent: string, prefix: string, owner: string): Promise<string> {
     const mine = await this.#findOwnSequential(client, parent, owner);
     if (mine) return mine;
     try {
-      return await client.create(joinPath(parent, this.service), this.#data, { ephemeral: true, sequential: true });
+      return await client.create(prefix, this.#data, { ephemeral: true, sequential: true });
     } catch (err) {
       if (!isZkError(err, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT')) throw err;
       const adopted = await this.#findOwnSequential(client, parent, owner);
@@ -256,7 +256,7 @@ export class Registration extends EventEmitter {
   async #findOwnSequential(client: ZkClient, parent: string, owner: string): Promise<string | undefined> {
     const children = await client.getChildren(parent);
     for (const child of children) {
-      if (!child.startsWith(this.service) || !SEQUENCE.test(child.slice(this.service.length))) continue;
+      if (!isSequentialNodeOf(child, this.service)) continue;
       const path = joinPath(parent, child);
       const stat = await client.exists(path);
       if (stat?.ephemeralOwner === owner) return path;

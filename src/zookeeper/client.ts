@@ -37,7 +37,10 @@ interface BindingInstance extends EventEmitter {
 }
 type BindingClass = new (config: Record<string, unknown>) => BindingInstance;
 
-const Binding = require('zookeeper') as BindingClass;
+/** The native binding: loaded when the first client is created, so importing this file loads nothing (require caches it). */
+function binding(): BindingClass {
+  return require('zookeeper') as BindingClass;
+}
 
 // Native constants (C client values), kept here so no other file needs the binding.
 const ZOO_EPHEMERAL = 1;
@@ -83,6 +86,8 @@ export interface ZkClientOptions {
   /** How long to wait for the first connection before failing. Default 10 000. */
   readonly connectTimeoutMs?: number;
   readonly auth?: readonly ZkAuth[];
+  /** The native C client's own log level on stderr (0 off ... 4 debug). Default 0. */
+  readonly nativeLogLevel?: number;
   /** Resume an existing session (used by tests to force expiry of another handle). */
   readonly session?: { readonly id: string; readonly password: string };
 }
@@ -152,7 +157,7 @@ export class ZkClient extends EventEmitter {
     const config: Record<string, unknown> = {
       connect: parsed.normalized,
       timeout: options.sessionTimeoutMs ?? 10_000,
-      debug_level: Number(process.env['ZKROUTE_ZK_DEBUG'] ?? 0), // C client's own stderr log: off unless debugging
+      debug_level: options.nativeLogLevel ?? 0, // the C client's own stderr log: off unless debugging
       host_order_deterministic: false,
       data_as_buffer: true,
       // The binding closes a handle as "expired" after 10 consecutive empty reads, which happens
@@ -164,8 +169,9 @@ export class ZkClient extends EventEmitter {
       config['client_id'] = options.session.id;
       config['client_password'] = options.session.password;
     }
-    const binding = new Binding(config);
-    const client = new ZkClient(parsed.normalized, binding);
+    const Binding = binding();
+    const handle = new Binding(config);
+    const client = new ZkClient(parsed.normalized, handle);
     const connected = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
@@ -186,7 +192,7 @@ export class ZkClient extends EventEmitter {
       };
       client.on('state', onState);
     });
-    binding.init({});
+    handle.init({});
     try {
       for (const auth of options.auth ?? []) client.#addAuth(auth);
       await connected;

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createApp } from '../../src/app.js';
-import { buildProxyConfig } from '../../src/config.js';
+import { buildProxyConfig } from '../../src/config/proxy.js';
 import { silentLogger } from '../../src/log.js';
 import { register, startProxy } from '../helpers/proxy.js';
 import { Upstream } from '../helpers/upstream.js';

@@ -65,7 +65,7 @@ test('--watch prints changes until interrupted', async (t) => {
 
 test('unreachable ZooKeeper: one clear line and a non-zero exit', async (t) => {
   const [port] = await freePorts(1);
-  const run = await runCli(['providers', '--zookeeper', `127.0.0.1:${port}`, '--connect-timeout', '500']);
+  const run = await runCli(['providers', '--zookeeper', `127.0.0.1:${port}`, '--zookeeper-connect-timeout', '500ms']);
   t.is(run.code, 1);
   t.is(run.stderr.trim().split('\n').length, 1);
   t.regex(run.stderr, new RegExp(`could not connect to ZooKeeper at 127\\.0\\.0\\.1:${port} within 500 ms`));
@@ -80,7 +80,7 @@ test('missing base path and bad options are reported', async (t) => {
   t.regex(badLayout.stderr, /--layout "flat": expected one of nested, sequential/);
   const badConnect = await runCli(['providers', '--zookeeper', '127.0.0.1:2181/chroot/']);
   t.is(badConnect.code, 2);
-  t.regex(badConnect.stderr, /--zookeeper: .*must not end with "\/"/);
+  t.regex(badConnect.stderr, /--zookeeper "127\.0\.0\.1:2181\/chroot\/": .*must not end with "\/"/);
   const noZk = await runCli(['providers'], { env: { ZKROUTE_ZOOKEEPER: '' } });
   t.is(noZk.code, 2);
   t.regex(noZk.stderr, /--zookeeper is required/);

@@ -109,8 +109,11 @@ test('--workers 2: a worker that dies is replaced while the other serves; SIGTER
     }, 20_000, 100);
     t.truthy(run.logs().find((l) => l['msg'] === 'worker exited; starting another in 1 s' && l['signal'] === 'SIGKILL'));
     // The replacement serves too: once it listens, the original second worker goes and requests
-    // still succeed. (With no worker listening, the cluster closes the shared port.)
-    await waitFor('the replacement listening', () => run.logs().filter((l) => l['msg'] === 'worker listening').length >= 3, 20_000, 50).catch((err: unknown) => {
+    // still succeed. (With no worker listening, the cluster closes the shared port.) The primary
+    // logs each worker's `listening` message: a line a SIGKILLed worker cannot lose.
+    const listening = (pid: number) => run.logs().some((l) => l['msg'] === 'worker listening' && l['pid'] === pid);
+    const replacement = replaced.find((pid) => pid !== second)!;
+    await waitFor('the replacement listening', () => listening(replacement), 20_000, 50).catch((err: unknown) => {
       t.log(run.output());
       throw err;
     });
@@ -122,7 +125,8 @@ test('--workers 2: a worker that dies is replaced while the other serves; SIGTER
       return now.length === 2 && !now.includes(second) ? now : undefined;
     }, 20_000, 100);
     // Until the newest worker listens, the cluster hands connections to the other one only.
-    await waitFor('the newest worker listening', () => run.logs().filter((l) => l['msg'] === 'worker listening').length >= 4, 20_000, 50);
+    const newest = workers.find((pid) => pid !== replacement)!;
+    await waitFor('the newest worker listening', () => listening(newest), 20_000, 50);
 
     const inFlight = Array.from({ length: 8 }, (_, i) => get(`http://${proxy}/svc/api/slow?ms=800&i=${i}`));
     await waitFor('all 8 at the upstream', () => upstream.count('/slow') === 8, 10_000);

@@ -63,4 +63,4 @@ export function stopAll(): void {
 }
 process.once('exit', stopAll);
 
-export { childPids, isAlive as alive } from '../../src/dev/processes.js';
+export { childPids, isAlive as alive } from './processes.js';

@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { pino, type LevelWithSilent } from 'pino';
 import { request as undiciRequest, Agent, type Dispatcher } from 'undici';
 import { createApp, type App } from '../../src/app.js';
-import { buildProxyConfig, type ProxyConfig } from '../../src/config.js';
+import { buildProxyConfig, type ProxyConfig } from '../../src/config/proxy.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { ZkClient } from '../../src/zookeeper/client.js';
 

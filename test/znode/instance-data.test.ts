@@ -1,5 +1,5 @@
 import test from 'ava';
-import { decodeInstanceData, MAX_INSTANCE_DATA_BYTES } from '../../src/discovery/instance-data.js';
+import { decodeInstanceData, MAX_INSTANCE_DATA_BYTES } from '../../src/znode/instance-data.js';
 
 const decode = (text: string | Buffer) => decodeInstanceData(Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8'));
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { clientResponseRawHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+import { clientResponseRawHeaders, upstreamRequestHeaders } from '../../src/http/headers.js';
 
 const ctx = { peer: '127.0.0.9', proto: 'http' as const, prefix: '/svc/a', host: '10.0.0.5:8080' };
 

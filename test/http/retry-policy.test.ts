@@ -1,11 +1,11 @@
 import test from 'ava';
-import type { ForwardOutcome } from '../../src/proxy/forwarder.js';
-import { isRetryable } from '../../src/proxy/retry-policy.js';
+import type { TryOutcome } from '../../src/outcome.js';
+import { isRetryable } from '../../src/http/retry-policy.js';
 
-const connect: ForwardOutcome = { kind: 'connect-failed', code: 'ECONNREFUSED' };
-const reset: ForwardOutcome = { kind: 'reset-before-response', code: 'UND_ERR_SOCKET' };
-const tryTimeout: ForwardOutcome = { kind: 'timeout', code: 'UND_ERR_HEADERS_TIMEOUT' };
-const deadline: ForwardOutcome = { kind: 'timeout', code: 'DEADLINE' };
+const connect: TryOutcome = { kind: 'connect-failed', code: 'ECONNREFUSED' };
+const reset: TryOutcome = { kind: 'reset-before-response', code: 'UND_ERR_SOCKET' };
+const tryTimeout: TryOutcome = { kind: 'timeout', code: 'UND_ERR_HEADERS_TIMEOUT' };
+const deadline: TryOutcome = { kind: 'timeout', code: 'DEADLINE' };
 
 test('a connect failure is retried for any method with a replayable body', (t) => {
   for (const method of ['GET', 'POST', 'PATCH', 'PUT']) t.true(isRetryable(connect, method, true), method);
@@ -24,6 +24,6 @@ test('after sending: only idempotent methods, on reset or per-try timeout', (t) 
 });
 
 test('never: the deadline, a started response, 5xx, a client abort', (t) => {
-  const never: ForwardOutcome[] = [deadline, { kind: 'ok', status: 200 }, { kind: 'upstream-5xx', status: 503 }, { kind: 'response-interrupted', status: 200, code: 'X' }, { kind: 'client-aborted', responseStarted: false }];
+  const never: TryOutcome[] = [deadline, { kind: 'ok', status: 200 }, { kind: 'upstream-5xx', status: 503 }, { kind: 'response-interrupted', status: 200, code: 'X' }, { kind: 'client-aborted', responseStarted: false }];
   for (const outcome of never) t.false(isRetryable(outcome, 'GET', true), outcome.kind);
 });

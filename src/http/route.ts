@@ -1,4 +1,4 @@
-import { serviceNameProblem } from '../discovery/paths.js';
+import { serviceNameProblem } from '../znode/layout.js';
 import { ProxyError } from '../errors.js';
 
 const MAX_ECHOED = 200;

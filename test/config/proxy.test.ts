@@ -1,5 +1,6 @@
 import test from 'ava';
-import { buildProxyConfig, envName, parseBytes, parseDurationMs, parseListen, PROXY_OPTIONS } from '../src/config.js';
+import { envName, parseBytes, parseDurationMs, parseListen } from '../../src/config/options.js';
+import { buildProxyConfig, PROXY_OPTIONS } from '../../src/config/proxy.js';
 
 test('defaults match the documented ones', (t) => {
   const c = buildProxyConfig({ zookeeper: '127.0.0.1:2181' }, {});

@@ -1,7 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import type { Instance } from '../discovery/provider-table.js';
-import { CLIENT_GONE, CONNECT_ERRORS, DEADLINE_PASSED, type ForwardOutcome, type ForwardRequest, type Forwarder } from './forwarder.js';
+import { CONNECT_ERRORS, DEADLINE_CODE, errorCode, type TryOutcome } from '../outcome.js';
+import { CLIENT_GONE, DEADLINE_PASSED } from '../upstream/cancellation.js';
+import type { ForwardRequest, Forwarder } from './forwarder.js';
 import { clientResponseRawHeaders } from './headers.js';
 
 export interface UndiciForwarderOptions {
@@ -16,11 +18,6 @@ export interface UndiciForwarderOptions {
   readonly bodyIdleTimeoutMs: number;
 }
 
-function errorCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : 'UNKNOWN';
-}
-
 /**
  * One try, as an undici dispatch handler (the callback API undici runs on, so no wrapper, no
  * AbortSignal and no header object per request): response headers go straight to the client
@@ -29,7 +26,7 @@ function errorCode(err: unknown): string {
 class TryHandler implements Dispatcher.DispatchHandler {
   readonly #request: ForwardRequest;
   readonly #res: ServerResponse;
-  readonly #done: (outcome: ForwardOutcome) => void;
+  readonly #done: (outcome: TryOutcome) => void;
   #abort: ((err: Error) => void) | undefined;
   #resume: (() => void) | undefined;
   #status = 0;
@@ -37,7 +34,7 @@ class TryHandler implements Dispatcher.DispatchHandler {
   #waitingForDrain = false;
   #onDrain: (() => void) | undefined;
 
-  constructor(request: ForwardRequest, res: ServerResponse, done: (outcome: ForwardOutcome) => void) {
+  constructor(request: ForwardRequest, res: ServerResponse, done: (outcome: TryOutcome) => void) {
     this.#request = request;
     this.#res = res;
     this.#done = done;
@@ -91,11 +88,11 @@ class TryHandler implements Dispatcher.DispatchHandler {
     const status = this.#status;
     if (this.#waitingForDrain) this.#res.off('drain', this.#onDrain!);
     const reason = this.#request.cancel.reason;
-    let outcome: ForwardOutcome;
+    let outcome: TryOutcome;
     if (reason === CLIENT_GONE) outcome = { kind: 'client-aborted', responseStarted: status !== 0 };
     else if (err === null) outcome = status >= 500 ? { kind: 'upstream-5xx', status } : { kind: 'ok', status };
-    else if (status !== 0) outcome = { kind: 'response-interrupted', status, code: reason === DEADLINE_PASSED ? 'DEADLINE' : errorCode(err) };
-    else if (reason === DEADLINE_PASSED) outcome = { kind: 'timeout', code: 'DEADLINE' };
+    else if (status !== 0) outcome = { kind: 'response-interrupted', status, code: reason === DEADLINE_PASSED ? DEADLINE_CODE : errorCode(err) };
+    else if (reason === DEADLINE_PASSED) outcome = { kind: 'timeout', code: DEADLINE_CODE };
     else {
       const code = errorCode(err);
       outcome = CONNECT_ERRORS.has(code) ? { kind: 'connect-failed', code } : code === 'UND_ERR_HEADERS_TIMEOUT' ? { kind: 'timeout', code } : { kind: 'reset-before-response', code };
@@ -130,7 +127,7 @@ export class UndiciForwarder implements Forwarder {
     return pool;
   }
 
-  forward(request: ForwardRequest, instance: Instance, res: ServerResponse): Promise<ForwardOutcome> {
+  forward(request: ForwardRequest, instance: Instance, res: ServerResponse): Promise<TryOutcome> {
     if (this.#closed) return Promise.resolve({ kind: 'connect-failed', code: 'FORWARDER_CLOSED' });
     const pool = this.#pool(instance);
     return new Promise((resolve) => {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseRoute, prefixProblem } from '../../src/proxy/route.js';
+import { parseRoute, prefixProblem } from '../../src/http/route.js';
 
 test('routes <prefix>/<service>/<rest>?<query> to /<rest>?<query>', (t) => {
   t.like(parseRoute('/svc/orders/v1/items?id=3', '/svc'), { kind: 'service', service: 'orders', upstreamPath: '/v1/items?id=3', prefix: '/svc/orders' });

@@ -1,0 +1,81 @@
+// `zkroute proxy`: its options, in the order the help lists them, and its frozen configuration
+// (units in the names).
+import { BALANCERS, type BalancerName } from '../balancer/balancer.js';
+import { prefixProblem } from '../http/route.js';
+import type { ListenAddress } from '../listen.js';
+import type { Layout } from '../znode/layout.js';
+import {
+  buildConfig, checked, ConfigError, integer, LOG_LEVELS, oneOf, parseBoolean, parseBytes, parseDurationMs, parseListen,
+  spec, type ConfigFile, type LogLevel, type OptionSpec,
+} from './options.js';
+import { AUTH, BASE_PATH, connectTimeout, LAYOUT, NATIVE_LOG_LEVEL, SESSION_TIMEOUT, ZOOKEEPER, type ZookeeperConfig } from './zookeeper.js';
+
+export interface ProxyConfig extends ZookeeperConfig {
+  readonly basePath: string;
+  readonly layout: Layout;
+  readonly keepLastOnEmpty: boolean;
+  readonly listen: ListenAddress;
+  readonly admin: ListenAddress;
+  readonly drainTimeoutMs: number;
+  readonly workers: number;
+  readonly prefix: string;
+  readonly balancer: BalancerName;
+  readonly preserveHost: boolean;
+  readonly connectTimeoutMs: number;
+  readonly tryTimeoutMs: number;
+  readonly deadlineMs: number;
+  readonly retries: number;
+  readonly retryBufferBytes: number;
+  readonly consecutive5xx: number;
+  readonly ejectionBaseMs: number;
+  readonly ejectionMaxMs: number;
+  readonly maxEjectionPercent: number;
+  readonly poolIdleTimeoutMs: number;
+  readonly bodyIdleTimeoutMs: number;
+  readonly headerTimeoutMs: number;
+  readonly clientIdleTimeoutMs: number;
+  readonly websocketIdleTimeoutMs: number;
+  readonly logLevel: LogLevel;
+}
+
+/** Every proxy option, in the order the help lists them. */
+export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
+  ZOOKEEPER,
+  spec('listen', 'listen', parseListen, '127.0.0.1:4700', 'address to serve callers on'),
+  spec('admin', 'admin', parseListen, '127.0.0.1:4701', 'admin address: /healthz /readyz /providers /metrics'),
+  spec('drain-timeout', 'drainTimeoutMs', parseDurationMs, '10s', 'on SIGTERM/SIGINT, longest wait for requests in flight'),
+  spec('workers', 'workers', integer(1, 256), '1', 'proxy processes sharing the listen port (node:cluster); one ZooKeeper session and the admin port stay in the primary'),
+  spec('prefix', 'prefix', checked(prefixProblem), '/svc', 'route prefix: <prefix>/<service>/<path>'),
+  BASE_PATH,
+  LAYOUT,
+  spec('keep-last-on-empty', 'keepLastOnEmpty', parseBoolean, 'true', 'keep routing to the last set when ZooKeeper lists none'),
+  spec('balancer', 'balancer', oneOf(BALANCERS), 'random', 'random, round-robin or p2c (fewest in flight of two)'),
+  spec('preserve-host', 'preserveHost', parseBoolean, 'false', "send the caller's Host header instead of the instance's host:port", { boolean: true }),
+  spec('connect-timeout', 'connectTimeoutMs', parseDurationMs, '1s', 'upstream TCP connect limit per try'),
+  spec('try-timeout', 'tryTimeoutMs', parseDurationMs, '15s', 'per-try limit on waiting for response headers'),
+  spec('deadline', 'deadlineMs', parseDurationMs, '30s', 'overall limit until response headers, retries included'),
+  spec('retries', 'retries', integer(0, 10), '2', 'retries on other instances (connect failures; resets and timeouts for idempotent methods)'),
+  spec('retry-buffer', 'retryBufferBytes', parseBytes, '64KiB', 'largest request body held so it can be re-sent'),
+  spec('consecutive-5xx', 'consecutive5xx', integer(1, 1000), '5', 'consecutive 5xx responses that eject an instance'),
+  spec('ejection-base', 'ejectionBaseMs', parseDurationMs, '10s', 'ejection time, times the number of ejections'),
+  spec('ejection-max', 'ejectionMaxMs', parseDurationMs, '300s', 'longest ejection'),
+  spec('max-ejection-percent', 'maxEjectionPercent', integer(0, 100), '50', "most of a service's instances ejected at once"),
+  spec('pool-idle-timeout', 'poolIdleTimeoutMs', parseDurationMs, '4s', 'idle upstream connections closed after (keep below the upstream keep-alive)'),
+  spec('body-idle-timeout', 'bodyIdleTimeoutMs', parseDurationMs, '300s', 'longest pause inside an upstream response body'),
+  spec('header-timeout', 'headerTimeoutMs', parseDurationMs, '10s', 'time a caller has to send request headers (then 408)'),
+  spec('client-idle-timeout', 'clientIdleTimeoutMs', parseDurationMs, '60s', 'idle caller keep-alive connections closed after'),
+  spec('websocket-idle-timeout', 'websocketIdleTimeoutMs', parseDurationMs, '300s', 'WebSocket tunnel closed after this long without traffic'),
+  SESSION_TIMEOUT,
+  connectTimeout('10s'),
+  ...AUTH,
+  NATIVE_LOG_LEVEL,
+  spec('log-level', 'logLevel', oneOf(LOG_LEVELS), 'info', 'pino level (debug logs one line per request)'),
+];
+
+/** Builds the proxy's config: flags > environment > file > defaults (see buildConfig). */
+export function buildProxyConfig(flags: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv = process.env, file?: ConfigFile): ProxyConfig {
+  const config = buildConfig(PROXY_OPTIONS, flags, env, file) as unknown as ProxyConfig;
+  if (config.tryTimeoutMs > config.deadlineMs) throw new ConfigError(`--try-timeout ${config.tryTimeoutMs}ms is longer than --deadline ${config.deadlineMs}ms`);
+  if (config.ejectionBaseMs > config.ejectionMaxMs) throw new ConfigError(`--ejection-base ${config.ejectionBaseMs}ms is longer than --ejection-max ${config.ejectionMaxMs}ms`);
+  return Object.freeze(config);
+}

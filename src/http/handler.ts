@@ -1,0 +1,137 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Instance } from '../discovery/provider-table.js';
+import { ProxyError, resolutionError, triesError, type ErrorCode } from '../errors.js';
+import type { OutcomeKind } from '../outcome.js';
+import { Cancellation, CLIENT_GONE } from '../upstream/cancellation.js';
+import type { ServiceProvider } from '../upstream/provider.js';
+import { runTries } from '../upstream/retry.js';
+import type { ForwardRequest, Forwarder } from './forwarder.js';
+import { upstreamRequestHeaders } from './headers.js';
+import { prepareBody, type PreparedBody } from './request-body.js';
+import { isRetryable } from './retry-policy.js';
+import { parseRoute, routeError } from './route.js';
+
+export interface HandlerOptions {
+  /** Route prefix, e.g. `/svc`. */
+  readonly prefix: string;
+  readonly preserveHost: boolean;
+  /** Retries after the first try, each on an instance not yet tried. */
+  readonly retries: number;
+  /** Largest request body held in memory so it can be re-sent. */
+  readonly retryBufferBytes: number;
+  /** Per-try limit on waiting for response headers. */
+  readonly tryTimeoutMs: number;
+  /** Overall limit, all tries included, until response headers. */
+  readonly deadlineMs: number;
+}
+
+export interface HandlerDeps {
+  readonly provider: ServiceProvider;
+  readonly forwarder: Forwarder;
+  readonly logger: Logger;
+  /** Called once per request that reached a service (metrics hook). */
+  readonly onRequestDone?: (done: RequestDone) => void;
+}
+
+/** What one routed request came to. */
+export interface RequestDone {
+  readonly service: string;
+  readonly method: string;
+  readonly status: number;
+  readonly tries: number;
+  readonly durationMs: number;
+  readonly outcome: OutcomeKind | 'no_instance' | 'body_aborted' | ErrorCode;
+}
+
+/** Writes a JSON error, unless a response has already started (then the connection is cut). */
+export function sendError(res: ServerResponse, error: ProxyError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (res.destroyed) return;
+  const body = error.body();
+  res.writeHead(error.status, error.headers(body));
+  res.end(body);
+}
+
+/** The request handler: route -> resolve -> body -> try instances -> answer. */
+export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const { provider, forwarder } = deps;
+  const logger = deps.logger.child({ component: 'proxy' });
+  const debug = () => logger.isLevelEnabled('debug');
+
+  function done(record: RequestDone, instance?: Instance): void {
+    deps.onRequestDone?.(record);
+    if (debug()) logger.debug({ ...record, instance: instance?.address }, 'request');
+  }
+
+  /** Answers with an error before any try. Names a caller made up never become a metric label. */
+  function reject(res: ServerResponse, error: ProxyError, labelService: string, method: string, startedAt: number): void {
+    sendError(res, error);
+    deps.onRequestDone?.({ service: labelService, method, status: error.status, tries: 0, durationMs: performance.now() - startedAt, outcome: error.code });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const startedAt = performance.now();
+    const method = req.method ?? 'GET';
+
+    const route = parseRoute(req.url ?? '/', options.prefix);
+    if (route.kind !== 'service') return reject(res, routeError(route, req.url ?? '', options.prefix)!, '', method, startedAt);
+    const { service } = route;
+
+    // The common case (a watched service with instances) stays synchronous.
+    if (!provider.known(service)) {
+      const error = resolutionError(service, await provider.resolve(service));
+      if (error) return reject(res, error, error.code === 'no_providers' ? service : '', method, startedAt);
+    }
+
+    const cancel = new Cancellation();
+    const onClose = () => {
+      if (!res.writableFinished) cancel.cancel(CLIENT_GONE);
+    };
+    res.on('close', onClose);
+    let body: PreparedBody;
+    try {
+      const prepared = prepareBody(req, options.retryBufferBytes);
+      body = prepared instanceof Promise ? await prepared : prepared;
+    } catch {
+      res.off('close', onClose);
+      return done({ service, method, status: 0, tries: 0, durationMs: performance.now() - startedAt, outcome: 'body_aborted' });
+    }
+
+    const headers = upstreamRequestHeaders(req.headers, { peer: req.socket.remoteAddress, proto: 'http', prefix: route.prefix, host: req.headers.host ?? '' });
+    const request: ForwardRequest = { method, path: route.upstreamPath, headers, body: body.body, tryTimeoutMs: options.tryTimeoutMs, cancel };
+    const result = await runTries(provider, {
+      service,
+      retries: options.retries,
+      deadlineMs: options.deadlineMs,
+      startedAt,
+      cancel,
+      attempt(instance, remainingMs) {
+        if (!options.preserveHost) headers['host'] = instance.address;
+        return forwarder.forward(remainingMs < options.tryTimeoutMs ? { ...request, tryTimeoutMs: Math.ceil(remainingMs) } : request, instance, res);
+      },
+      retryable: (outcome) => isRetryable(outcome, method, body.replayable),
+      onRetry(instance, outcome) {
+        if (debug()) logger.debug({ service, instance: instance.address, outcome }, 'retrying on another instance');
+      },
+    });
+    res.off('close', onClose);
+
+    const error = triesError(service, result.last, result.tries, options);
+    if (error) sendError(res, error);
+    if (deps.onRequestDone || debug()) {
+      done({ service, method, status: res.headersSent ? res.statusCode : 0, tries: result.tries, durationMs: performance.now() - startedAt, outcome: result.last?.kind ?? 'no_instance' }, result.lastInstance);
+    }
+  }
+
+  return (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      logger.error({ err }, 'request handler failed');
+      sendError(res, new ProxyError('internal_error', 'internal error in zkroute'));
+    });
+  };
+}

@@ -1,0 +1,61 @@
+// What every protocol's listener shares: passive health, the service provider over one
+// instance source, and health records and pools that follow the table.
+import type { Logger } from 'pino';
+import { createBalancer, type BalancerName } from '../balancer/index.js';
+import type { InstanceSource } from '../discovery/source.js';
+import { createOutlierDetector, type OutlierDetector, type OutlierOptions } from '../health/outlier-detector.js';
+import { ServiceProvider } from './provider.js';
+
+export interface UpstreamCoreOptions extends OutlierOptions {
+  readonly balancer: BalancerName;
+}
+
+export interface UpstreamCoreDeps {
+  readonly source: InstanceSource;
+  readonly logger: Logger;
+  readonly random?: () => number;
+}
+
+export interface UpstreamCore {
+  readonly health: OutlierDetector;
+  readonly provider: ServiceProvider;
+  /** `release` is called with the addresses no service lists any more (close their pools). */
+  onAddressesGone(release: (addresses: readonly string[]) => void): void;
+  close(): void;
+}
+
+/**
+ * Builds health and the provider, and makes them follow the table: an instance that left drops
+ * its health record, and an address no service uses any more is handed to every `release`.
+ * Work per change is proportional to the change, not to the service or the table.
+ */
+export function createUpstreamCore(options: UpstreamCoreOptions, deps: UpstreamCoreDeps): UpstreamCore {
+  const { source } = deps;
+  const health = createOutlierDetector(options, { logger: deps.logger, ...(deps.random ? { random: deps.random } : {}) });
+  const provider = new ServiceProvider({ source, health, balancer: createBalancer(options.balancer, deps.random) });
+  const releasers: ((addresses: readonly string[]) => void)[] = [];
+  const addressRefs = new Map<string, number>();
+  source.on('change', (_service, _instances, delta) => {
+    for (const i of delta.added) addressRefs.set(i.address, (addressRefs.get(i.address) ?? 0) + 1);
+    if (delta.removed.length === 0) return;
+    const gone: string[] = [];
+    for (const i of delta.removed) {
+      const refs = (addressRefs.get(i.address) ?? 1) - 1;
+      if (refs > 0) addressRefs.set(i.address, refs);
+      else {
+        addressRefs.delete(i.address);
+        gone.push(i.address);
+      }
+    }
+    if (gone.length > 0) for (const release of releasers) release(gone);
+    // A new version of the same znode keeps its uid (and its health record).
+    const kept = new Set(delta.added.map((i) => i.uid));
+    health.forget(delta.removed.map((i) => i.uid).filter((uid) => !kept.has(uid)));
+  });
+  return {
+    health,
+    provider,
+    onAddressesGone: (release) => void releasers.push(release),
+    close: () => health.close(),
+  };
+}

@@ -1,0 +1,88 @@
+// The service provider (Curator x-discovery's ServiceProvider): which instance gets the next try
+// of a service, and what the try came to. Protocol-neutral: HTTP, WebSocket, and later TCP and
+// Thrift ask it for instances and tell it outcomes.
+import type { Balancer, PickContext } from '../balancer/balancer.js';
+import type { Instance } from '../discovery/provider-table.js';
+import type { InstanceSource, Resolution } from '../discovery/source.js';
+import type { OutlierDetector } from '../health/outlier-detector.js';
+import type { HealthView } from '../health/view.js';
+import type { TryOutcome } from '../outcome.js';
+
+export interface ServiceProviderDeps {
+  readonly source: InstanceSource;
+  readonly health: OutlierDetector;
+  readonly balancer: Balancer;
+}
+
+/**
+ * Candidates are the source's set, minus ejected instances (all of them in panic mode), minus
+ * the instances to exclude (by address), handed to the balancer. Every instance handed out is
+ * counted in flight until its `noteOutcome`, which also feeds health.
+ */
+export class ServiceProvider {
+  readonly #source: InstanceSource;
+  readonly #health: OutlierDetector;
+  readonly #balancer: Balancer;
+  readonly #inFlight = new Map<string, number>();
+  readonly #ctx: { -readonly [K in keyof PickContext]: PickContext[K] };
+
+  constructor(deps: ServiceProviderDeps) {
+    this.#source = deps.source;
+    this.#health = deps.health;
+    this.#balancer = deps.balancer;
+    this.#ctx = { service: '', inFlight: (instance) => this.#inFlight.get(instance.uid) ?? 0 };
+  }
+
+  /** The service's instances when it is watched and has some (synchronous), else undefined. */
+  known(service: string): readonly Instance[] | undefined {
+    const known = this.#source.instances(service);
+    return known && known.length > 0 ? known : undefined;
+  }
+
+  /** The service's instances, watching it on first use (see InstanceSource.resolve). */
+  resolve(service: string): Promise<Resolution> {
+    const known = this.known(service);
+    return known ? Promise.resolve({ kind: 'instances', instances: known }) : this.#source.resolve(service);
+  }
+
+  /**
+   * An instance for the next try, not in `exclude` (by address: a server re-registered under a
+   * new znode is still the server that failed): a healthy one if any is left, else any. Counted
+   * in flight: call `noteOutcome` exactly once for it.
+   */
+  getInstance(service: string, exclude: readonly Instance[] = []): Instance | undefined {
+    const all = this.#source.instances(service);
+    if (!all || all.length === 0) return undefined;
+    const { instances: healthy } = this.#health.candidates(service, all);
+    let candidates = healthy;
+    if (exclude.length > 0) {
+      const untried = (i: Instance) => !exclude.some((t) => t.address === i.address);
+      candidates = healthy.filter(untried);
+      if (candidates.length === 0) candidates = all.filter(untried);
+      if (candidates.length === 0) return undefined;
+    }
+    // One context object reused for every pick (the hot path allocates nothing for it).
+    this.#ctx.service = service;
+    const instance = this.#balancer(candidates, this.#ctx);
+    if (instance) this.#inFlight.set(instance.uid, (this.#inFlight.get(instance.uid) ?? 0) + 1);
+    return instance;
+  }
+
+  /** How a try on an instance from `getInstance` ended: no longer in flight; health learns it. */
+  noteOutcome(instance: Instance, outcome: TryOutcome): void {
+    const n = (this.#inFlight.get(instance.uid) ?? 1) - 1;
+    if (n <= 0) this.#inFlight.delete(instance.uid);
+    else this.#inFlight.set(instance.uid, n);
+    this.#health.record(instance, outcome.kind, this.#source.instances(instance.service) ?? [instance]);
+  }
+
+  /** Tries in flight to an instance now. */
+  inFlight(instance: Instance): number {
+    return this.#inFlight.get(instance.uid) ?? 0;
+  }
+
+  /** Health and tries in flight of every instance, as of now (for the admin port). */
+  healthView(): HealthView {
+    return (instance) => ({ ...this.#health.describe(instance), inFlight: this.inFlight(instance) });
+  }
+}
