@@ -135,28 +135,33 @@ export class ChildrenWatcher {
       return;
     }
     this.#running = true;
-    void this.#loop().finally(() => {
-      this.#running = false;
-    });
+    void this.#loop();
   }
 
   async #loop(): Promise<void> {
-    do {
+    for (;;) {
       this.#dirty = false;
       const client = this.#client;
-      if (!client || this.#closed) return;
-      this.#inFlight += 1;
-      this.#maxInFlight = Math.max(this.#maxInFlight, this.#inFlight);
-      try {
-        await this.#syncOnce(client);
-      } catch (err) {
-        this.#failedSyncs += 1;
-        if (!isTransientZkError(err)) this.#logger.warn({ err, path: this.path }, 'reading children failed; retrying');
-        this.#scheduleRetry();
-      } finally {
-        this.#inFlight -= 1;
+      if (client && !this.#closed) {
+        this.#inFlight += 1;
+        this.#maxInFlight = Math.max(this.#maxInFlight, this.#inFlight);
+        try {
+          await this.#syncOnce(client);
+        } catch (err) {
+          this.#failedSyncs += 1;
+          if (!isTransientZkError(err)) this.#logger.warn({ err, path: this.path }, 'reading children failed; retrying');
+          this.#scheduleRetry();
+        } finally {
+          this.#inFlight -= 1;
+        }
       }
-    } while (this.#dirty && !this.#closed);
+      // `running` is cleared in the same step as the last `dirty` check, with no await between:
+      // an event in between would otherwise find a sync "running" and be dropped.
+      if (!client || this.#closed || !this.#dirty) {
+        this.#running = false;
+        return;
+      }
+    }
   }
 
   #scheduleRetry(): void {
