@@ -93,7 +93,7 @@ try {
   if (version !== pkg.version) fail(`zkroute --version printed ${version}, expected ${pkg.version}`);
   const config = JSON.parse(execFileSync(bin, ['proxy', '--print-config', '--zookeeper', 'zk:2181'], { cwd: app, env, encoding: 'utf8' }));
   if (config.listen.host !== '0.0.0.0' || config.listen.port !== 4700 || config.admin.host !== '0.0.0.0' || config.admin.port !== 4701) fail(`ENV does not open the ports: ${JSON.stringify({ listen: config.listen, admin: config.admin })}`);
-  const providers = spawnSync(bin, ['providers', '--zookeeper', '127.0.0.1:9', '--connect-timeout', '300'], { cwd: app, env, encoding: 'utf8' });
+  const providers = spawnSync(bin, ['providers', '--zookeeper', '127.0.0.1:9', '--zookeeper-connect-timeout', '300ms'], { cwd: app, env, encoding: 'utf8' });
   if (providers.status !== 1 || !/could not connect to ZooKeeper/.test(providers.stderr)) fail(`the native zookeeper addon did not load from the pruned node_modules: ${providers.stderr}`);
   for (const dev of ['ava', 'typescript', 'tsx']) if (existsSync(path.join(app, 'node_modules', dev))) fail(`dev dependency ${dev} is in the runtime image`);
   for (const key of ['ENTRYPOINT', 'CMD']) JSON.parse(final.meta[key] ?? 'null') ?? fail(`${key} missing`);
