@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { MetricsText } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
-import { createControl, type ProxyRuntime } from './control.js';
+import { createControl, describeListeners, httpAddress, type ProxyRuntime } from './control.js';
 import type { OutlierDetector } from './health/outlier-detector.js';
 import { createProxyPlane } from './plane.js';
 import type { ServiceProvider } from './upstream/provider.js';
@@ -45,11 +45,11 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
         throw err;
       }
       await control.connect();
-      const proxyAt = this.address();
       const adminAt = this.adminAddress();
-      logger.info({ listen: `${proxyAt.host}:${proxyAt.port}`, admin: `${adminAt.host}:${adminAt.port}`, config }, 'zkroute proxy started');
+      logger.info({ ...describeListeners(plane.addresses()), admin: `${adminAt.host}:${adminAt.port}`, config }, 'zkroute proxy started');
     },
-    address: plane.address,
+    address: () => httpAddress(plane.addresses()),
+    addresses: () => plane.addresses(),
     adminAddress: control.adminAddress,
     close(drainTimeoutMs = config.drainTimeoutMs) {
       closing ??= (async () => {

@@ -12,6 +12,8 @@ import { createDiscovery, type Discovery } from './discovery/discovery.js';
 import { keepConnecting, type ConnectState } from './discovery/keep-connecting.js';
 import type { HealthView } from './health/view.js';
 import { bound, closeServer, listen } from './listen.js';
+import type { PlaneAddresses } from './plane.js';
+import { hostPort } from './znode/layout.js';
 
 /** A running proxy: one process (App) or a cluster's primary. */
 export interface ProxyRuntime {
@@ -23,14 +25,30 @@ export interface ProxyRuntime {
    */
   start(): Promise<void>;
   readiness(): Readiness;
-  /** The proxy address actually bound (port 0 resolved). */
+  /** The HTTP listener's address actually bound (port 0 resolved); throws with `--listen none`. */
   address(): { host: string; port: number };
+  /** Every listener's address: HTTP (undefined with `--listen none`) and each TCP route. */
+  addresses(): PlaneAddresses;
   adminAddress(): { host: string; port: number };
   /**
    * Drains and stops: readiness 503, no new connections, in-flight requests finish (up to the
    * drain timeout), idle keep-alives closed, then the ZooKeeper session closes last.
    */
   close(drainTimeoutMs?: number): Promise<void>;
+}
+
+/** `--listen`'s address, or an error saying there is none. */
+export function httpAddress(addresses: PlaneAddresses): { host: string; port: number } {
+  if (!addresses.http) throw new Error('no HTTP listener (--listen none)');
+  return addresses.http;
+}
+
+/** The listeners for the start-up log line: `listen` (host:port or none) and `tcp` (LISTEN=SERVICE). */
+export function describeListeners(addresses: PlaneAddresses): { listen: string; tcp: string[] } {
+  return {
+    listen: addresses.http ? hostPort(addresses.http.host, addresses.http.port) : 'none',
+    tcp: addresses.tcp.map((t) => `${hostPort(t.host, t.port)}=${t.service}`),
+  };
 }
 
 export interface ControlDeps {
@@ -66,6 +84,8 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
   const discovery = createDiscovery(
     {
       zookeeper: config.zookeeper,
+      // TCP routes name their services up front: watched from the start.
+      services: [...new Set(config.tcp.map((route) => route.service))],
       basePath: config.basePath,
       layout: config.layout,
       keepLastOnEmpty: config.keepLastOnEmpty,

@@ -1,7 +1,6 @@
-// Binding and closing an HTTP server (the callers' port and the admin port), with errors that
-// name the flag.
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+// Binding and closing a server (HTTP callers, admin, TCP listeners), with errors that name the
+// flag.
+import type { AddressInfo, Server } from 'node:net';
 
 export interface ListenAddress {
   readonly host: string;

@@ -3,12 +3,13 @@
 // (app.ts); in cluster mode each worker's copy of the primary's table is (cluster/worker.ts).
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { registerProxyMetrics } from './admin/metrics.js';
+import { registerProxyMetrics, registerTcpMetrics } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
 import type { InstanceSource } from './discovery/source.js';
 import type { OutlierDetector } from './health/outlier-detector.js';
 import type { HealthView } from './health/view.js';
-import { createHttpListener } from './http/listener.js';
+import { createHttpListener, type HttpListener } from './http/listener.js';
+import { createTcpListeners, type TcpBound } from './tcp/listener.js';
 import { createUpstreamCore } from './upstream/core.js';
 import type { ServiceProvider } from './upstream/provider.js';
 
@@ -20,15 +21,21 @@ export interface PlaneDeps {
   readonly random?: () => number;
 }
 
+/** Where the plane listens: HTTP (unless `--listen none`) and every TCP route. */
+export interface PlaneAddresses {
+  readonly http: { readonly host: string; readonly port: number } | undefined;
+  readonly tcp: readonly TcpBound[];
+}
+
 export interface ProxyPlane {
   readonly health: OutlierDetector;
   readonly provider: ServiceProvider;
-  /** Binds the callers' port (shared by every worker in cluster mode). */
+  /** Binds the callers' ports (shared by every worker in cluster mode). */
   listen(): Promise<void>;
-  address(): { host: string; port: number };
-  /** Health and tries in flight per instance, now. */
+  addresses(): PlaneAddresses;
+  /** Health, tries in flight and open TCP connections per instance, now. */
   healthView(): HealthView;
-  /** Drains every listener (see HttpListener.close), then stops health's timers. */
+  /** Drains every listener at once (see HttpListener.close, TcpListeners.close), then stops health's timers. */
   close(drainTimeoutMs: number): Promise<void>;
 }
 
@@ -37,18 +44,35 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
   const { logger, source } = deps;
   const core = createUpstreamCore(config, { source, logger, ...(deps.random ? { random: deps.random } : {}) });
   const onRequestDone = registerProxyMetrics(deps.registry, { table: source.table, health: core.health });
-  const http = createHttpListener(config, { provider: core.provider, logger, onRequestDone });
-  core.onAddressesGone((addresses) => http.release(addresses));
+  const listen = config.listen;
+  const http: HttpListener | undefined = listen ? createHttpListener({ ...config, listen }, { provider: core.provider, logger, onRequestDone }) : undefined;
+  if (http) core.onAddressesGone((addresses) => http.release(addresses));
+  // The TCP metrics read the listeners' counters at scrape time (only when there are routes).
+  const onConnected = config.tcp.length > 0 ? registerTcpMetrics(deps.registry, () => tcp.stats()) : undefined;
+  const tcp = createTcpListeners(
+    { routes: config.tcp, connectTimeoutMs: config.connectTimeoutMs, retries: config.retries, deadlineMs: config.deadlineMs, idleTimeoutMs: config.tcpIdleTimeoutMs },
+    { provider: core.provider, logger, ...(onConnected ? { onConnected } : {}) },
+  );
+  let closing: Promise<void> | undefined;
 
   return {
     health: core.health,
     provider: core.provider,
-    listen: () => http.listen(),
-    address: () => http.address(),
-    healthView: () => core.provider.healthView(),
-    async close(drainTimeoutMs) {
-      await http.close(drainTimeoutMs);
-      core.close();
+    async listen() {
+      await http?.listen();
+      await tcp.listen();
+    },
+    addresses: () => ({ http: http?.address(), tcp: tcp.addresses() }),
+    healthView: () => {
+      const view = core.provider.healthView();
+      return (instance) => ({ ...view(instance), tcpConnections: tcp.openConnections(instance) });
+    },
+    close(drainTimeoutMs) {
+      closing ??= (async () => {
+        await Promise.all([http?.close(drainTimeoutMs), tcp.close(drainTimeoutMs)]);
+        core.close();
+      })();
+      return closing;
     },
   };
 }

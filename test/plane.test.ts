@@ -30,7 +30,7 @@ async function start(t: { teardown(fn: () => Promise<void> | void): void }, flag
     await agent.close();
     await plane.close(1000);
   });
-  const origin = `http://127.0.0.1:${plane.address().port}`;
+  const origin = `http://127.0.0.1:${plane.addresses().http!.port}`;
   return {
     source,
     plane,

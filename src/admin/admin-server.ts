@@ -47,6 +47,7 @@ function describeInstance(instance: Instance, health: HealthView) {
       consecutiveFailures: h.consecutiveFailures,
       lastFailure: h.lastFailure ? { outcome: h.lastFailure.outcome, at: iso(h.lastFailure.at) } : null,
       inFlight: h.inFlight,
+      tcpConnections: h.tcpConnections,
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Discovery } from '../discovery/discovery.js';
 import type { Instance, ProviderTable } from '../discovery/provider-table.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
 import type { RequestDone } from '../http/handler.js';
+import type { TcpServiceStats } from '../tcp/stats.js';
 
 /** What the admin port needs to answer GET /metrics. */
 export interface MetricsText {
@@ -145,6 +146,46 @@ export function registerProxyMetrics(registry: Registry, deps: ProxyMetricsDeps)
       s.tries += done.tries;
       s.retries += done.tries - 1;
     }
+  };
+}
+
+/**
+ * The TCP listeners' metrics, read from their plain counters at scrape time; returns the hook
+ * that times each connect.
+ */
+export function registerTcpMetrics(registry: Registry, stats: () => ReadonlyMap<string, TcpServiceStats>): (service: string, connectMs: number) => void {
+  new Counter({
+    name: 'zkroute_tcp_connections_total', help: 'Caller TCP connections by service and outcome (ok: an instance was connected).', labelNames: ['service', 'outcome'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [service, s] of stats()) for (const [outcome, n] of Object.entries(s.connections)) this.inc({ service, outcome }, n);
+    },
+  });
+  new Gauge({
+    name: 'zkroute_tcp_active_connections', help: 'TCP connections open to an instance now, by service.', labelNames: ['service'], registers: [registry],
+    aggregator: 'sum',
+    collect() {
+      this.reset();
+      for (const [service, s] of stats()) this.set({ service }, s.active);
+    },
+  });
+  new Counter({
+    name: 'zkroute_tcp_bytes_total', help: 'Bytes proxied over TCP, by service and direction (in: caller to instance).', labelNames: ['service', 'direction'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [service, s] of stats()) {
+        this.inc({ service, direction: 'in' }, s.bytesIn);
+        this.inc({ service, direction: 'out' }, s.bytesOut);
+      }
+    },
+  });
+  const connect = new SeriesHistogram('zkroute_tcp_connect_seconds', 'Time to connect to an instance (the successful try), by service.', [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
+  registry.registerMetric(connect as unknown as Metric);
+  const series = new Map<string, HistogramSeries>();
+  return (service, connectMs) => {
+    let s = series.get(service);
+    if (!s) series.set(service, (s = connect.series(service)));
+    s.observe(connectMs / 1000);
   };
 }
 

@@ -45,7 +45,7 @@ export async function devCommand(argv: readonly string[], stdout: Output, signal
       zookeeper = local.connectString;
     }
     const at = (a: { host: string; port: number }) => hostPort(a.host, a.port);
-    const config = buildProxyConfig({ zookeeper, listen: at(dev.listen), admin: at(dev.admin), 'base-path': basePath, 'log-level': dev.logLevel }, {});
+    const config = buildProxyConfig({ zookeeper, listen: at(dev.listen), admin: at(dev.admin), tcp: [`${at(dev.tcp)}=line-echo`], 'base-path': basePath, 'log-level': dev.logLevel }, {});
     const logger = createLogger({ level: config.logLevel });
     const demos = await startDemoServices({ zookeeper, basePath }, logger);
     cleanups.push(() => demos.close());
@@ -54,18 +54,20 @@ export async function devCommand(argv: readonly string[], stdout: Output, signal
     await app.start();
     const proxy = app.address();
     const admin = app.adminAddress();
+    const lineEcho = app.addresses().tcp[0]!;
     const p = `http://${proxy.host}:${proxy.port}`;
     const a = `http://${admin.host}:${admin.port}`;
     stdout.write([
       '',
       `zkroute dev is running (ZooKeeper ${zookeeper}${local ? `, local, pid ${local.pid}, data in ${local.dataDir}` : ''})`,
-      `  proxy ${p}   admin ${a}`,
+      `  proxy ${p}   admin ${a}   tcp ${lineEcho.host}:${lineEcho.port} -> line-echo`,
       `  demo instances: ${demos.instances.map((i) => `${i.service}/${i.id} on 127.0.0.1:${i.port}`).join(', ')}`,
       '',
       'try:',
       `  curl ${p}/svc/hello/            # hello-1 or hello-2, picked at random`,
       `  curl -d 'hi there' ${p}/svc/echo/anything?x=1`,
       `  curl ${p}/svc/nope/              # 404 unknown_service`,
+      `  printf 'hi\\n' | nc ${lineEcho.host} ${lineEcho.port}   # line-echo over plain TCP, through the proxy`,
       `  curl ${a}/providers              # the table, with health`,
       `  curl ${a}/metrics                # Prometheus metrics`,
       `  node bin/zkroute.js register --zookeeper ${zookeeper} --service mine --port 8080   # add your own`,

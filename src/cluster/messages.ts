@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Instance } from '../discovery/provider-table.js';
 import type { Resolution } from '../discovery/source.js';
 import type { InstanceHealthView } from '../health/view.js';
+import type { PlaneAddresses } from '../plane.js';
 
 /** A registry's metrics as JSON (prom-client's aggregation input). */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -26,7 +27,8 @@ export type ToWorker =
 export type ToPrimary =
   /** The worker listens for messages: send the snapshot. */
   | { readonly zkroute: 'hello' }
-  | { readonly zkroute: 'listening'; readonly host: string; readonly port: number }
+  /** The worker's listeners are bound (the same addresses in every worker: the ports are shared). */
+  | { readonly zkroute: 'listening'; readonly addresses: PlaneAddresses }
   /** The worker could not start (e.g. the port is taken): the primary stops. */
   | { readonly zkroute: 'failed'; readonly message: string }
   | { readonly zkroute: 'resolve'; readonly id: number; readonly service: string }

@@ -2,9 +2,10 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { AppDeps } from '../app.js';
 import type { ProxyConfig } from '../config/proxy.js';
-import { createControl, type ProxyRuntime } from '../control.js';
+import { createControl, describeListeners, httpAddress, type ProxyRuntime } from '../control.js';
 import type { Instance, SetDelta } from '../discovery/provider-table.js';
 import { IDLE_HEALTH, mergeHealth, type HealthView, type InstanceHealthView } from '../health/view.js';
+import type { PlaneAddresses } from '../plane.js';
 import { isMessage, type MetricsJson, type ToPrimary, type ToWorker } from './messages.js';
 
 export interface PrimaryDeps extends Pick<AppDeps, 'logger'> {
@@ -59,7 +60,7 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
   const replies = new Map<number, (reply: Reply) => void>();
   let nextId = 1;
   let closing: Promise<void> | undefined;
-  let address: { host: string; port: number } | undefined;
+  let addresses: PlaneAddresses | undefined;
   let started: { resolve: () => void; reject: (err: Error) => void } | undefined;
   const exited: (() => void)[] = [];
 
@@ -89,9 +90,9 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
       }
       case 'listening':
         // Logged here, not by the worker: a worker killed at once may never flush its own line.
-        logger.info({ worker: state.worker.id, pid: state.worker.process.pid, listen: `${message.host}:${message.port}` }, 'worker listening');
+        logger.info({ worker: state.worker.id, pid: state.worker.process.pid, ...describeListeners(message.addresses) }, 'worker listening');
         state.listening = true;
-        address = { host: message.host, port: message.port };
+        addresses = message.addresses;
         if ([...workers.values()].every((w) => w.listening)) started?.resolve();
         return;
       case 'failed':
@@ -145,6 +146,9 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     return answers.filter((a): a is Extract<Reply, { zkroute: K }> => a !== undefined);
   }
 
+  /** The workers' addresses once one listens; before that, the configured ones. */
+  const listenerAddresses = (): PlaneAddresses => addresses ?? { http: config.listen ?? undefined, tcp: config.tcp.map((r) => ({ service: r.service, ...r.listen })) };
+
   const healthView = async (): Promise<HealthView> => {
     const byUid = new Map<string, InstanceHealthView[]>();
     for (const answer of await ask<'health'>('health?')) {
@@ -159,7 +163,8 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
   return {
     discovery,
     readiness: control.readiness,
-    address: () => address ?? config.listen,
+    address: () => httpAddress(listenerAddresses()),
+    addresses: () => listenerAddresses(),
     adminAddress: control.adminAddress,
     async start() {
       await control.listen();
@@ -171,7 +176,7 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
       await everyWorkerListening;
       started = undefined;
       const adminAt = this.adminAddress();
-      logger.info({ listen: `${address!.host}:${address!.port}`, admin: `${adminAt.host}:${adminAt.port}`, workers: config.workers, config }, 'zkroute proxy started');
+      logger.info({ ...describeListeners(listenerAddresses()), admin: `${adminAt.host}:${adminAt.port}`, workers: config.workers, config }, 'zkroute proxy started');
     },
     close(drainTimeoutMs = config.drainTimeoutMs) {
       closing ??= (async () => {

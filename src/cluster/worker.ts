@@ -62,8 +62,7 @@ export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<
     await plane.close(0);
     throw err;
   }
-  const at = plane.address();
-  channel.send({ zkroute: 'listening', host: at.host, port: at.port });
+  channel.send({ zkroute: 'listening', addresses: plane.addresses() });
   await drained;
   await plane.close(drainTimeoutMs);
 }

@@ -7,6 +7,8 @@ export interface DevConfig {
   readonly zookeeper?: string;
   readonly listen: ListenAddress;
   readonly admin: ListenAddress;
+  /** Where the TCP demo (`line-echo`) is proxied. */
+  readonly tcp: ListenAddress;
   readonly logLevel: LogLevel;
 }
 
@@ -14,6 +16,7 @@ export const DEV_OPTIONS: readonly OptionSpec<keyof DevConfig>[] = [
   spec('zookeeper', 'zookeeper', connectString, undefined, 'use this running ZooKeeper instead of starting a local one', { optional: true }),
   spec('listen', 'listen', parseListen, '127.0.0.1:4700', 'address to serve callers on'),
   spec('admin', 'admin', parseListen, '127.0.0.1:4701', 'admin address'),
+  spec('tcp', 'tcp', parseListen, '127.0.0.1:4702', 'address of the TCP listener for the line-echo demo'),
   spec('log-level', 'logLevel', oneOf(LOG_LEVELS), 'warn', 'pino level'),
 ];
 

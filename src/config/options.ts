@@ -196,8 +196,12 @@ export function readConfigFile(path: string, specs: readonly OptionSpec[], read:
     const option = bySpec.get(key);
     if (!option) throw new ConfigError(`${path} key "${key}": not an option (keys are the flag names, e.g. "listen", "retries")`);
     if (option.multiple && Array.isArray(value) && value.every((v) => typeof v === 'string')) values[key] = value as string[];
+    else if (option.multiple && typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string')) {
+      // {"127.0.0.1:9090": "example-service"}: each entry is one KEY=VALUE value.
+      values[key] = Object.entries(value as Record<string, string>).map(([k, v]) => `${k}=${v}`);
+    }
     else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') values[key] = value;
-    else throw new ConfigError(`${path} key "${key}": expected a string, number or boolean${option.multiple ? ' or a list of strings' : ''}, got ${JSON.stringify(value)}`);
+    else throw new ConfigError(`${path} key "${key}": expected a string, number or boolean${option.multiple ? ', a list of strings or an object of strings' : ''}, got ${JSON.stringify(value)}`);
   }
   return { name: path, values };
 }

@@ -1,5 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Registration } from '../registration/registration.js';
 import type { ZkAuth } from '../zookeeper/client.js';
@@ -22,37 +22,64 @@ function listen(server: Server): Promise<number> {
   });
 }
 
+/** A line echo over plain TCP: every line comes back prefixed with the instance's id. */
+function lineEcho(id: string): Server {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.once('close', () => sockets.delete(socket));
+    let pending = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => {
+      pending += text;
+      let newline;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        socket.write(`${id}: ${pending.slice(0, newline)}\n`);
+        pending = pending.slice(newline + 1);
+      }
+    });
+  });
+  server.on('close', () => {
+    for (const socket of sockets) socket.destroy();
+  });
+  return server;
+}
+
 /**
- * Small real HTTP services for dev mode, registered in ZooKeeper like any service:
- * `hello` (two instances: answers who it is) and `echo` (one: returns the request it got).
+ * Small real services for dev mode, registered in ZooKeeper like any service: over HTTP,
+ * `hello` (two instances: answers who it is) and `echo` (one: returns the request it got);
+ * over plain TCP, `line-echo` (one: echoes each line).
  */
 export async function startDemoServices(options: { zookeeper: string; basePath: string; auth?: readonly ZkAuth[] }, logger: Logger): Promise<DemoServices> {
   const servers: Server[] = [];
   const registrations: Registration[] = [];
   const instances: DemoService[] = [];
-  const demos: { service: string; id: string; handler: Parameters<typeof createServer>[1] }[] = [
+  const http = (handler: Parameters<typeof createServer>[1]) => () => createServer(handler);
+  const demos: { service: string; id: string; server: () => Server }[] = [
     ...['hello-1', 'hello-2'].map((id) => ({
       service: 'hello',
       id,
-      handler: ((req, res) => {
+      server: http((req, res) => {
         res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify({ service: 'hello', instance: id, path: req.url, message: `hello from ${id}` })}\n`);
-      }) as Parameters<typeof createServer>[1],
+      }),
     })),
     {
       service: 'echo',
       id: 'echo-1',
-      handler: (req, res) => {
+      server: http((req, res) => {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
           res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify({ service: 'echo', instance: 'echo-1', method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') })}\n`);
         });
-      },
+      }),
     },
+    { service: 'line-echo', id: 'line-echo-1', server: () => lineEcho('line-echo-1') },
   ];
   try {
     for (const demo of demos) {
-      const server = createServer(demo.handler);
+      const server = demo.server();
       servers.push(server);
       const port = await listen(server);
       const registration = new Registration(
@@ -71,7 +98,7 @@ export async function startDemoServices(options: { zookeeper: string; basePath: 
   async function close(): Promise<void> {
     await Promise.all(registrations.map((r) => r.close().catch(() => {})));
     for (const server of servers) {
-      server.closeAllConnections();
+      (server as Partial<ReturnType<typeof createServer>>).closeAllConnections?.();
       await new Promise((r) => server.close(r));
     }
   }

@@ -54,7 +54,8 @@ export class ServiceCache {
     const { table } = this.#deps;
     if (snapshot.kind === 'missing') {
       this.#decoded.clear();
-      this.#report(table.replace(this.service, []));
+      // A service that never existed gets no entry: it stays `unknown`, not `empty`.
+      if (table.get(this.service)) this.#report(table.replace(this.service, []));
     } else if (this.#decoded.size === 0) {
       // A first read (or the first after the parent was gone): one sorted replace.
       const instances: Instance[] = [];

@@ -4,7 +4,10 @@ import type { InstanceHealth } from './outlier-detector.js';
 
 /** What health says of one instance, with the tries in flight to it. */
 export interface InstanceHealthView extends InstanceHealth {
+  /** HTTP requests and TCP connections in flight (what p2c compares). */
   readonly inFlight: number;
+  /** Of those, TCP connections open now. */
+  readonly tcpConnections: number;
 }
 
 /** Health of every instance at one moment (gathered from every worker in cluster mode). */
@@ -22,11 +25,12 @@ export function mergeHealth(views: readonly InstanceHealthView[]): InstanceHealt
     consecutiveFailures: Math.max(...views.map((v) => v.consecutiveFailures)),
     lastFailure: latest,
     inFlight: views.reduce((n, v) => n + v.inFlight, 0),
+    tcpConnections: views.reduce((n, v) => n + v.tcpConnections, 0),
   };
 }
 
 /** The view of an instance nobody has tried or judged. */
-export const IDLE_HEALTH: InstanceHealthView = { healthy: true, ejectedUntil: undefined, ejectionReason: undefined, ejections: 0, consecutiveFailures: 0, lastFailure: undefined, inFlight: 0 };
+export const IDLE_HEALTH: InstanceHealthView = { healthy: true, ejectedUntil: undefined, ejectionReason: undefined, ejections: 0, consecutiveFailures: 0, lastFailure: undefined, inFlight: 0, tcpConnections: 0 };
 
 /** Anything worth sending to the primary: state beyond "healthy, idle". */
 export function isNotable(h: InstanceHealthView): boolean {

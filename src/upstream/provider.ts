@@ -5,7 +5,7 @@ import type { Balancer, PickContext } from '../balancer/balancer.js';
 import type { Instance } from '../discovery/provider-table.js';
 import type { InstanceSource, Resolution } from '../discovery/source.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
-import type { HealthView } from '../health/view.js';
+import type { InstanceHealthView } from '../health/view.js';
 import type { TryOutcome } from '../outcome.js';
 
 export interface ServiceProviderDeps {
@@ -81,8 +81,8 @@ export class ServiceProvider {
     return this.#inFlight.get(instance.uid) ?? 0;
   }
 
-  /** Health and tries in flight of every instance, as of now (for the admin port). */
-  healthView(): HealthView {
+  /** Health and tries in flight of every instance, as of now (a protocol adds its own counts). */
+  healthView(): (instance: Instance) => Omit<InstanceHealthView, 'tcpConnections'> {
     return (instance) => ({ ...this.#health.describe(instance), inFlight: this.inFlight(instance) });
   }
 }

@@ -1,0 +1,159 @@
+// One caller's TCP connection: resolve the service, connect to an instance through the shared
+// provider and retry loop (a connect failure tries another instance), then splice the two
+// sockets until both sides are done.
+import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Instance } from '../discovery/provider-table.js';
+import { resolutionError } from '../errors.js';
+import { DEADLINE_CODE, errorCode, type TryOutcome } from '../outcome.js';
+import { Cancellation, CLIENT_GONE, DEADLINE_PASSED } from '../upstream/cancellation.js';
+import type { ServiceProvider } from '../upstream/provider.js';
+import { mayRetry, runTries } from '../upstream/retry.js';
+import type { TcpConnectionOutcome, TcpServiceStats } from './stats.js';
+
+/** Bytes a caller may send before its instance is connected; then reading pauses. */
+export const HOLD_BYTES = 64 * 1024;
+
+export interface TcpConnectionOptions {
+  readonly connectTimeoutMs: number;
+  readonly retries: number;
+  readonly deadlineMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+export interface TcpConnectionContext {
+  readonly options: TcpConnectionOptions;
+  readonly provider: ServiceProvider;
+  readonly logger: Logger;
+  readonly stats: TcpServiceStats;
+  /** Open connections per instance uid (for /providers). */
+  readonly open: Map<string, number>;
+  /** A caller refused: logged at debug here; the listener rate-limits a warning per service. */
+  readonly onRefused: (service: string, outcome: TcpConnectionOutcome, detail: string) => void;
+  readonly onConnected?: (service: string, connectMs: number) => void;
+}
+
+// A connect failure sent nothing: any connection may go on to another instance.
+const CONNECT_ONLY = { idempotent: false, replayable: true } as const;
+
+/** Proxies `caller` to an instance of `service`; resolves when the connection is over. */
+export async function proxyConnection(caller: Socket, service: string, ctx: TcpConnectionContext): Promise<void> {
+  const startedAt = performance.now();
+  const { provider, stats } = ctx;
+  caller.setNoDelay(true);
+  caller.on('error', () => {}); // its close (below) is what counts
+
+  // Bytes that arrive before the instance is connected are held and sent first.
+  const held: Buffer[] = [];
+  let heldBytes = 0;
+  let callerEnded = false;
+  const hold = (chunk: Buffer) => {
+    held.push(chunk);
+    heldBytes += chunk.length;
+    if (heldBytes >= HOLD_BYTES) caller.pause();
+  };
+  const ended = () => (callerEnded = true);
+  caller.on('data', hold);
+  caller.once('end', ended);
+  const cancel = new Cancellation();
+  const onGone = () => cancel.cancel(CLIENT_GONE);
+  caller.once('close', onGone);
+
+  const refuse = (outcome: TcpConnectionOutcome, detail: string) => {
+    stats.connections[outcome] += 1;
+    ctx.onRefused(service, outcome, detail);
+    caller.destroy();
+  };
+
+  if (!provider.known(service)) {
+    const error = resolutionError(service, await provider.resolve(service));
+    if (error) return refuse(error.code === 'unknown_service' ? 'unknown_service' : error.code === 'discovery_unavailable' ? 'discovery_unavailable' : 'no_providers', error.message);
+  }
+  if (caller.destroyed) return refuse('client_closed_early', 'the caller closed before an instance was tried');
+
+  let spliced = false;
+  const result = await runTries(provider, {
+    service,
+    retries: ctx.options.retries,
+    deadlineMs: ctx.options.deadlineMs,
+    startedAt,
+    cancel,
+    attempt: (instance, remainingMs) => new Promise<TryOutcome>((resolve) => {
+      const tryStartedAt = performance.now();
+      const upstream = connect({ host: instance.host, port: instance.port, allowHalfOpen: true });
+      const fail = (outcome: TryOutcome) => {
+        clearTimeout(timer);
+        cancel.onCancel(undefined);
+        upstream.destroy();
+        resolve(outcome);
+      };
+      const timer = setTimeout(() => fail({ kind: 'connect-failed', code: 'CONNECT_TIMEOUT' }), Math.max(1, Math.min(ctx.options.connectTimeoutMs, remainingMs)));
+      cancel.onCancel((reason) => fail(reason === DEADLINE_PASSED ? { kind: 'timeout', code: DEADLINE_CODE } : { kind: 'client-aborted', responseStarted: false }));
+      // Before 'connect' nothing was sent, whatever the error: a connect failure.
+      const onConnectError = (err: Error) => fail({ kind: 'connect-failed', code: errorCode(err) });
+      upstream.once('error', onConnectError);
+      upstream.once('connect', () => {
+        clearTimeout(timer);
+        // Once connected, the connection lives as long as both sides want: no deadline.
+        cancel.onCancel(undefined);
+        upstream.off('error', onConnectError);
+        ctx.onConnected?.(service, performance.now() - tryStartedAt);
+        spliced = true;
+        caller.off('close', onGone);
+        void splice(caller, upstream, instance).then(resolve);
+      });
+    }),
+    retryable: (outcome) => mayRetry(outcome, CONNECT_ONLY),
+  });
+  if (spliced) return;
+  const last = result.last;
+  if (!last) refuse('no_providers', `service ${service} has no instance to try`);
+  else if (last.kind === 'client-aborted') refuse('client_closed_early', 'the caller closed before an instance was connected');
+  else refuse('connect_failed', `no instance of ${service} could be connected (${result.tries} ${result.tries === 1 ? 'try' : 'tries'}, last: ${last.kind} ${'code' in last ? last.code : ''})`);
+
+  /** Bytes both ways with backpressure, half-close passed on, until both sockets are closed. */
+  function splice(down: Socket, up: Socket, instance: Instance): Promise<TryOutcome> {
+    stats.connections.ok += 1;
+    stats.active += 1;
+    ctx.open.set(instance.uid, (ctx.open.get(instance.uid) ?? 0) + 1);
+    up.setNoDelay(true);
+    down.off('data', hold);
+    down.off('end', ended);
+    for (const chunk of held) up.write(chunk);
+    held.length = 0;
+    down.on('data', (chunk: Buffer) => (stats.bytesIn += chunk.length));
+    up.on('data', (chunk: Buffer) => (stats.bytesOut += chunk.length));
+    down.pipe(up);
+    up.pipe(down);
+    if (callerEnded) up.end();
+    let upstreamError: Error | undefined;
+    up.on('error', (err) => (upstreamError = err));
+    const idle = () => {
+      down.destroy();
+      up.destroy();
+    };
+    down.setTimeout(ctx.options.idleTimeoutMs, idle);
+    up.setTimeout(ctx.options.idleTimeoutMs, idle);
+    return new Promise((resolve) => {
+      let open = 2;
+      const closed = () => {
+        if (--open > 0) return;
+        stats.active -= 1;
+        const n = (ctx.open.get(instance.uid) ?? 1) - 1;
+        if (n > 0) ctx.open.set(instance.uid, n);
+        else ctx.open.delete(instance.uid);
+        resolve(upstreamError ? { kind: 'response-interrupted', status: 0, code: errorCode(upstreamError) } : { kind: 'ok', status: 0 });
+      };
+      // An error or a close on one side closes the other.
+      down.once('close', () => {
+        up.destroy();
+        closed();
+      });
+      up.once('close', () => {
+        down.destroy();
+        closed();
+      });
+    });
+  }
+}

@@ -1,0 +1,104 @@
+// The TCP protocol's listeners (`--tcp LISTEN=SERVICE`): one net.Server per route, each caller's
+// connection proxied to an instance of its service over the shared provider (connection.ts).
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Instance } from '../discovery/provider-table.js';
+import { bound, closeServer, listen, type ListenAddress } from '../listen.js';
+import type { ServiceProvider } from '../upstream/provider.js';
+import { hostPort } from '../znode/layout.js';
+import { proxyConnection, type TcpConnectionOptions } from './connection.js';
+import { emptyTcpStats, type TcpConnectionOutcome, type TcpServiceStats } from './stats.js';
+
+/** One `--tcp LISTEN=SERVICE`: connections to `listen` go to instances of `service`. */
+export interface TcpRoute {
+  readonly listen: ListenAddress;
+  readonly service: string;
+}
+
+export interface TcpListenerOptions extends TcpConnectionOptions {
+  readonly routes: readonly TcpRoute[];
+}
+
+export interface TcpListenerDeps {
+  readonly provider: ServiceProvider;
+  readonly logger: Logger;
+  /** Time from starting a connect to the instance accepting it (metrics hook). */
+  readonly onConnected?: (service: string, connectMs: number) => void;
+}
+
+export interface TcpBound {
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface TcpListeners {
+  /** Binds every route's address (shared by the workers in cluster mode). */
+  listen(): Promise<void>;
+  addresses(): TcpBound[];
+  /** Counters per service, read at scrape time. */
+  stats(): ReadonlyMap<string, TcpServiceStats>;
+  /** Connections open to an instance now. */
+  openConnections(instance: Instance): number;
+  /** Stops accepting; open connections get up to `drainTimeoutMs`, then are closed. */
+  close(drainTimeoutMs: number): Promise<void>;
+}
+
+/** The flag that names a route, for errors and logs. */
+function flagOf(route: TcpRoute): string {
+  return `--tcp ${hostPort(route.listen.host, route.listen.port)}=${route.service}`;
+}
+
+export function createTcpListeners(options: TcpListenerOptions, deps: TcpListenerDeps): TcpListeners {
+  const logger = deps.logger.child({ component: 'tcp' });
+  const stats = new Map<string, TcpServiceStats>();
+  const open = new Map<string, number>();
+  const sockets = new Set<Socket>();
+  const lastWarnAt = new Map<string, number>();
+  const onRefused = (service: string, outcome: TcpConnectionOutcome, detail: string) => {
+    logger.debug({ service, outcome, detail }, 'tcp connection closed without an instance');
+    const now = Date.now();
+    // Warned at most once a second per service: a caller retrying in a loop is one line a second.
+    if (outcome !== 'client_closed_early' && now - (lastWarnAt.get(service) ?? 0) >= 1000) {
+      lastWarnAt.set(service, now);
+      logger.warn({ service, outcome, detail }, 'tcp connection closed: no instance');
+    }
+  };
+  const servers = options.routes.map((route) => {
+    let serviceStats = stats.get(route.service);
+    if (!serviceStats) stats.set(route.service, (serviceStats = emptyTcpStats()));
+    const ctx = { options, provider: deps.provider, logger, stats: serviceStats, open, onRefused, ...(deps.onConnected ? { onConnected: deps.onConnected } : {}) };
+    const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      proxyConnection(socket, route.service, ctx).catch((err: unknown) => {
+        logger.error({ err, service: route.service }, 'tcp connection failed');
+        socket.destroy();
+      });
+    });
+    return { route, server, listening: false };
+  });
+
+  return {
+    async listen() {
+      for (const s of servers) {
+        await listen(s.server, s.route.listen, flagOf(s.route));
+        s.listening = true;
+        s.server.on('error', (err) => logger.error({ err, listener: flagOf(s.route) }, 'tcp server error'));
+      }
+    },
+    addresses: () => servers.map((s) => ({ service: s.route.service, ...bound(s.server, s.route.listen) })),
+    stats: () => stats,
+    openConnections: (instance) => open.get(instance.uid) ?? 0,
+    async close(drainTimeoutMs) {
+      const closing = Promise.all(servers.filter((s) => s.listening).map((s) => closeServer(s.server)));
+      const allClosed = closing.then(() => true);
+      const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), drainTimeoutMs).unref());
+      if (!(await Promise.race([allClosed, timeout])) && sockets.size > 0) {
+        logger.warn({ drainTimeoutMs, open: sockets.size }, 'drain timeout: closing tcp connections still open');
+      }
+      for (const socket of sockets) socket.destroy();
+      await closing;
+    },
+  };
+}
