@@ -15,6 +15,7 @@ import { silentLogger } from '../src/log.js';
 import { connectZk, type ZkClient } from '../src/zookeeper/client.js';
 import { childPids, cpuSeconds, firstLine, killAll, median, peakRssMiB, percentile, start, waitForOk, wrk, type WrkResult } from './lib.js';
 import { renderChart } from './chart.js';
+import { runTcpBench, tcpReport } from './tcp.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({ options: {
@@ -30,6 +31,8 @@ const { values: opts } = parseArgs({ options: {
   workers: { type: 'string' },
   /** Also measure benchmarks/floor-proxy.mjs, a bare Node + undici proxy (zkroute's floor). */
   floor: { type: 'boolean', default: false },
+  /** Only the TCP section (zkroute --tcp vs HAProxy mode tcp vs direct). */
+  'tcp-only': { type: 'boolean', default: false },
 } });
 const WORKERS = opts.workers === undefined ? 0 : Number(opts.workers);
 if (opts.workers !== undefined && !(Number.isInteger(WORKERS) && WORKERS > 1)) throw new Error(`--workers ${JSON.stringify(opts.workers)}: expected a whole number above 1`);
@@ -58,7 +61,7 @@ async function createMany(zk: ZkClient, paths: string[], data: (i: number) => st
 let stopNginx: (() => Promise<void>) | undefined;
 
 async function main(): Promise<void> {
-  for (const tool of ['wrk', 'nginx']) {
+  for (const tool of ['wrk', 'nginx', 'haproxy']) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool}`], { stdio: 'ignore' });
     } catch {
@@ -69,6 +72,17 @@ async function main(): Promise<void> {
   const zkServer = await ZooKeeperServer.start();
   const zk = await connectZk({ connectString: zkServer.connectString });
   try {
+    const tcpContext = { root: ROOT, tmp, zk, zookeeper: zkServer.connectString, seconds, reps: Math.max(reps, 2), loadCpu: LOAD_CPU, proxyCpu: PROXY_CPU, log };
+    if (opts['tcp-only']) {
+      const tcp = await runTcpBench(tcpContext);
+      const name = `${new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}${opts.label ? `-${opts.label}` : ''}-tcp${opts.quick ? '-quick' : ''}`;
+      const md = [`# zkroute TCP benchmark ${name}`, '', `Machine: ${cpus().length} cores, Node ${process.version}. Command: \`npm run bench -- --tcp-only${opts.quick ? ' --quick' : ''}${opts.pin ? ' --pin' : ''} --duration ${seconds} --reps ${reps}\`. ${opts.pin ? 'Pinned: load + upstream on core 0, proxy on core 1.' : 'Unpinned.'}`, '', ...tcpReport(tcp.rows, tcp.haproxyVersion, tcpContext.reps, seconds)].join('\n');
+      mkdirSync(opts.out, { recursive: true });
+      writeFileSync(path.join(opts.out, `${name}.md`), md);
+      process.stdout.write(md);
+      log(`wrote ${path.relative(ROOT, path.join(opts.out, `${name}.md`))}`);
+      return;
+    }
     if (opts['update-only']) {
       const cpu = await updateCost(zk, zkServer.connectString, 1000, 20);
       log(`one new child in a 1000-instance service: median ${median(cpu).toFixed(0)} us CPU (${cpu.map((c) => c.toFixed(0)).join(' ')})`);
@@ -229,7 +243,8 @@ http {
     mkdirSync(opts.out, { recursive: true });
     const name = `${stamp}${opts.label ? `-${opts.label}` : ''}${opts.quick ? '-quick' : ''}`;
     const summary = summarise(rows);
-    const md = report({ rows, summary, rss, propagation, failover, updateCpuUs, memory, services, perService, bigCount, events, name });
+    const tcp = await runTcpBench(tcpContext);
+    const md = `${report({ rows, summary, rss, propagation, failover, updateCpuUs, memory, services, perService, bigCount, events, name })}\n${tcpReport(tcp.rows, tcp.haproxyVersion, tcpContext.reps, seconds).join('\n')}`;
     writeFileSync(path.join(opts.out, `${name}.md`), md);
     writeFileSync(path.join(opts.out, `${name}.svg`), renderChart(summary));
     process.stdout.write(md);

@@ -19,7 +19,6 @@ export interface TcpConnectionOptions {
   readonly connectTimeoutMs: number;
   readonly retries: number;
   readonly deadlineMs: number;
-  readonly idleTimeoutMs: number;
 }
 
 export interface TcpConnectionContext {
@@ -32,6 +31,8 @@ export interface TcpConnectionContext {
   /** A caller refused: logged at debug here; the listener rate-limits a warning per service. */
   readonly onRefused: (service: string, outcome: TcpConnectionOutcome, detail: string) => void;
   readonly onConnected?: (service: string, connectMs: number) => void;
+  /** Registers a connected pair with the idle sweep; bump `bytes` on traffic, call `done` at the end. */
+  readonly track: (down: Socket, up: Socket) => { bytes: number; done(): void };
 }
 
 // A connect failure sent nothing: any connection may go on to another instance.
@@ -122,23 +123,39 @@ export async function proxyConnection(caller: Socket, service: string, ctx: TcpC
     down.off('end', ended);
     for (const chunk of held) up.write(chunk);
     held.length = 0;
-    down.on('data', (chunk: Buffer) => (stats.bytesIn += chunk.length));
-    up.on('data', (chunk: Buffer) => (stats.bytesOut += chunk.length));
-    down.pipe(up);
-    up.pipe(down);
+    // One listener per direction: count, write, pause on a full socket until it drains (what
+    // pipe() does, without its extra machinery); activity is a counter the idle sweep reads.
+    const activity = ctx.track(down, up);
+    const resumeDown = () => down.resume();
+    const resumeUp = () => up.resume();
+    down.on('data', (chunk: Buffer) => {
+      stats.bytesIn += chunk.length;
+      activity.bytes += chunk.length;
+      if (!up.write(chunk)) {
+        down.pause();
+        up.once('drain', resumeDown);
+      }
+    });
+    up.on('data', (chunk: Buffer) => {
+      stats.bytesOut += chunk.length;
+      activity.bytes += chunk.length;
+      if (!down.write(chunk)) {
+        up.pause();
+        down.once('drain', resumeUp);
+      }
+    });
+    // Half-close passed on: a caller that shuts its write side still gets the reply.
+    down.once('end', () => up.end());
+    up.once('end', () => down.end());
     if (callerEnded) up.end();
+    else down.resume();
     let upstreamError: Error | undefined;
     up.on('error', (err) => (upstreamError = err));
-    const idle = () => {
-      down.destroy();
-      up.destroy();
-    };
-    down.setTimeout(ctx.options.idleTimeoutMs, idle);
-    up.setTimeout(ctx.options.idleTimeoutMs, idle);
     return new Promise((resolve) => {
       let open = 2;
       const closed = () => {
         if (--open > 0) return;
+        activity.done();
         stats.active -= 1;
         const n = (ctx.open.get(instance.uid) ?? 1) - 1;
         if (n > 0) ctx.open.set(instance.uid, n);

@@ -17,6 +17,18 @@ export interface TcpRoute {
 
 export interface TcpListenerOptions extends TcpConnectionOptions {
   readonly routes: readonly TcpRoute[];
+  /** A connected pair with no byte either way for this long is closed. */
+  readonly idleTimeoutMs: number;
+}
+
+/** A connected pair, as the idle sweep sees it. */
+interface Tracked {
+  bytes: number;
+  seen: number;
+  silentSince: number;
+  readonly down: Socket;
+  readonly up: Socket;
+  done(): void;
 }
 
 export interface TcpListenerDeps {
@@ -64,10 +76,40 @@ export function createTcpListeners(options: TcpListenerOptions, deps: TcpListene
       logger.warn({ service, outcome, detail }, 'tcp connection closed: no instance');
     }
   };
+  // Idle connections are found by a sweep over per-connection byte counters, not by a socket
+  // timeout: those re-arm a timer on every read and write.
+  const tracked = new Set<Tracked>();
+  const sweepMs = Math.min(60_000, Math.max(100, Math.floor(options.idleTimeoutMs / 10)));
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    const now = Date.now();
+    for (const t of tracked) {
+      if (t.bytes !== t.seen) {
+        t.seen = t.bytes;
+        t.silentSince = now;
+      } else if (now - t.silentSince >= options.idleTimeoutMs) {
+        t.down.destroy();
+        t.up.destroy();
+      }
+    }
+    if (tracked.size === 0 && sweeper) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  };
+  const track = (down: Socket, up: Socket) => {
+    const t: Tracked = { bytes: 0, seen: 0, silentSince: Date.now(), down, up, done: () => tracked.delete(t) };
+    tracked.add(t);
+    if (!sweeper) {
+      sweeper = setInterval(sweep, sweepMs);
+      sweeper.unref();
+    }
+    return t;
+  };
   const servers = options.routes.map((route) => {
     let serviceStats = stats.get(route.service);
     if (!serviceStats) stats.set(route.service, (serviceStats = emptyTcpStats()));
-    const ctx = { options, provider: deps.provider, logger, stats: serviceStats, open, onRefused, ...(deps.onConnected ? { onConnected: deps.onConnected } : {}) };
+    const ctx = { options, provider: deps.provider, logger, stats: serviceStats, open, onRefused, track, ...(deps.onConnected ? { onConnected: deps.onConnected } : {}) };
     const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
@@ -99,6 +141,7 @@ export function createTcpListeners(options: TcpListenerOptions, deps: TcpListene
       }
       for (const socket of sockets) socket.destroy();
       await closing;
+      if (sweeper) clearInterval(sweeper);
     },
   };
 }
