@@ -244,3 +244,27 @@ test('unknown service, an empty one, and no reachable instance: the connection i
   t.is(warnings().length, 1);
   t.is(await metric(proxy, 'zkroute_tcp_connections_total', { service: 'refusing', outcome: 'connect_failed' }), 6);
 });
+
+test('an open connection is not cut when its instance leaves ZooKeeper; new connections stop going there at once', async (t) => {
+  const base = uniquePath('services');
+  const [leaving, staying] = await thriftServers(['leaving', 'staying']);
+  const leavingPath = await registerSequential(base, 'example-service', leaving!.address);
+  await registerSequential(base, 'example-service', staying!.address);
+  const { proxy, port } = await tcpProxy(base, 'example-service');
+  let onLeaving: Awaited<ReturnType<typeof connectThrift>> | undefined;
+  for (let i = 0; i < 20 && !onLeaving; i++) {
+    const client = await connectThrift(port);
+    if ((await client.echo('which')).startsWith('leaving')) onLeaving = client;
+    else client.close();
+  }
+  t.truthy(onLeaving);
+  await suite.zk.delete(leavingPath);
+  await waitFor('the table without it', () => proxy.app.discovery.instances('example-service')?.length === 1);
+  for (let i = 0; i < 20; i++) t.is(await onLeaving!.echo(`still-${i}`), `leaving:still-${i}`, 'the open connection keeps its instance');
+  for (let i = 0; i < 10; i++) {
+    const client = await connectThrift(port);
+    t.regex(await client.echo('new'), /^staying:/, 'new connections go to the instance still listed');
+    client.close();
+  }
+  onLeaving!.close();
+});
