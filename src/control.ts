@@ -43,11 +43,12 @@ export function httpAddress(addresses: PlaneAddresses): { host: string; port: nu
   return addresses.http;
 }
 
-/** The listeners for the start-up log line: `listen` (host:port or none) and `tcp` (LISTEN=SERVICE). */
-export function describeListeners(addresses: PlaneAddresses): { listen: string; tcp: string[] } {
+/** The listeners for the start-up log line: `listen` (host:port or none), `tcp` and `thrift` (LISTEN=SERVICE). */
+export function describeListeners(addresses: PlaneAddresses): { listen: string; tcp: string[]; thrift: string[] } {
   return {
     listen: addresses.http ? hostPort(addresses.http.host, addresses.http.port) : 'none',
     tcp: addresses.tcp.map((t) => `${hostPort(t.host, t.port)}=${t.service}`),
+    thrift: addresses.thrift.map((t) => `${hostPort(t.host, t.port)}=${t.service}`),
   };
 }
 
@@ -85,7 +86,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
     {
       zookeeper: config.zookeeper,
       // TCP routes name their services up front: watched from the start.
-      services: [...new Set(config.tcp.map((route) => route.service))],
+      services: [...new Set([...config.tcp, ...config.thrift].map((route) => route.service))],
       basePath: config.basePath,
       layout: config.layout,
       keepLastOnEmpty: config.keepLastOnEmpty,

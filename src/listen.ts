@@ -7,6 +7,19 @@ export interface ListenAddress {
   readonly port: number;
 }
 
+/** A `--tcp` or `--thrift` route, LISTEN=SERVICE: connections to `listen` go to `service`. */
+export interface ServiceRoute {
+  readonly listen: ListenAddress;
+  readonly service: string;
+}
+
+/** A route's listener as bound (port 0 resolved). */
+export interface BoundRoute {
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+}
+
 export function listen(server: Server, address: ListenAddress, flag: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -3,13 +3,15 @@
 // (app.ts); in cluster mode each worker's copy of the primary's table is (cluster/worker.ts).
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { registerProxyMetrics, registerTcpMetrics } from './admin/metrics.js';
+import { registerProxyMetrics, registerTcpMetrics, registerThriftMetrics } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
 import type { InstanceSource } from './discovery/source.js';
 import type { OutlierDetector } from './health/outlier-detector.js';
 import type { HealthView } from './health/view.js';
 import { createHttpListener, type HttpListener } from './http/listener.js';
-import { createTcpListeners, type TcpBound } from './tcp/listener.js';
+import type { BoundRoute } from './listen.js';
+import { createTcpListeners } from './tcp/listener.js';
+import { createThriftListeners } from './thrift/listener.js';
 import { createUpstreamCore } from './upstream/core.js';
 import type { ServiceProvider } from './upstream/provider.js';
 
@@ -24,7 +26,8 @@ export interface PlaneDeps {
 /** Where the plane listens: HTTP (unless `--listen none`) and every TCP route. */
 export interface PlaneAddresses {
   readonly http: { readonly host: string; readonly port: number } | undefined;
-  readonly tcp: readonly TcpBound[];
+  readonly tcp: readonly BoundRoute[];
+  readonly thrift: readonly BoundRoute[];
 }
 
 export interface ProxyPlane {
@@ -53,6 +56,15 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
     { routes: config.tcp, connectTimeoutMs: config.connectTimeoutMs, retries: config.retries, deadlineMs: config.deadlineMs, idleTimeoutMs: config.tcpIdleTimeoutMs },
     { provider: core.provider, logger, ...(onConnected ? { onConnected } : {}) },
   );
+  const onCall = config.thrift.length > 0 ? registerThriftMetrics(deps.registry, () => thrift.stats(), () => thrift.upstreamConnections()) : undefined;
+  const thrift = createThriftListeners(
+    {
+      routes: config.thrift, connectTimeoutMs: config.connectTimeoutMs, tryTimeoutMs: config.tryTimeoutMs, deadlineMs: config.deadlineMs,
+      retries: config.retries, maxMessageBytes: config.thriftMaxMessageBytes, idempotent: config.thriftIdempotent,
+    },
+    { provider: core.provider, logger, ...(onCall ? { onCall } : {}) },
+  );
+  core.onAddressesGone((addresses) => thrift.release(addresses));
   let closing: Promise<void> | undefined;
 
   return {
@@ -61,15 +73,16 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
     async listen() {
       await http?.listen();
       await tcp.listen();
+      await thrift.listen();
     },
-    addresses: () => ({ http: http?.address(), tcp: tcp.addresses() }),
+    addresses: () => ({ http: http?.address(), tcp: tcp.addresses(), thrift: thrift.addresses() }),
     healthView: () => {
       const view = core.provider.healthView();
       return (instance) => ({ ...view(instance), tcpConnections: tcp.openConnections(instance) });
     },
     close(drainTimeoutMs) {
       closing ??= (async () => {
-        await Promise.all([http?.close(drainTimeoutMs), tcp.close(drainTimeoutMs)]);
+        await Promise.all([http?.close(drainTimeoutMs), tcp.close(drainTimeoutMs), thrift.close(drainTimeoutMs)]);
         core.close();
       })();
       return closing;

@@ -4,6 +4,7 @@ import type { Instance, ProviderTable } from '../discovery/provider-table.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
 import type { RequestDone } from '../http/handler.js';
 import type { TcpServiceStats } from '../tcp/stats.js';
+import type { ThriftServiceStats } from '../thrift/listener.js';
 
 /** What the admin port needs to answer GET /metrics. */
 export interface MetricsText {
@@ -37,15 +38,16 @@ class SeriesHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   readonly #bounds: readonly number[];
-  readonly #series = new Map<string, { counts: Float64Array; sum: number; count: number }>();
+  readonly #series = new Map<string, { labels: Readonly<Record<string, string>>; counts: Float64Array; sum: number; count: number }>();
 
   constructor(readonly name: string, readonly help: string, bounds: readonly number[]) {
     this.#bounds = bounds;
   }
 
-  series(service: string): HistogramSeries {
-    let s = this.#series.get(service);
-    if (!s) this.#series.set(service, (s = { counts: new Float64Array(this.#bounds.length), sum: 0, count: 0 }));
+  /** The series of `key`, labelled `labels` (by default {service: key}). */
+  series(key: string, labels: Readonly<Record<string, string>> = { service: key }): HistogramSeries {
+    let s = this.#series.get(key);
+    if (!s) this.#series.set(key, (s = { labels, counts: new Float64Array(this.#bounds.length), sum: 0, count: 0 }));
     const bounds = this.#bounds;
     const data = s;
     return {
@@ -64,15 +66,15 @@ class SeriesHistogram {
 
   async get() {
     const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
-    for (const [service, s] of this.#series) {
+    for (const s of this.#series.values()) {
       let cumulative = 0;
       this.#bounds.forEach((le, i) => {
         cumulative += s.counts[i]!;
-        values.push({ labels: { le, service }, value: cumulative, metricName: `${this.name}_bucket` });
+        values.push({ labels: { ...s.labels, le }, value: cumulative, metricName: `${this.name}_bucket` });
       });
-      values.push({ labels: { le: '+Inf', service }, value: s.count, metricName: `${this.name}_bucket` });
-      values.push({ labels: { service }, value: s.sum, metricName: `${this.name}_sum` });
-      values.push({ labels: { service }, value: s.count, metricName: `${this.name}_count` });
+      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: s.labels, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: s.labels, value: s.count, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
@@ -186,6 +188,40 @@ export function registerTcpMetrics(registry: Registry, stats: () => ReadonlyMap<
     let s = series.get(service);
     if (!s) series.set(service, (s = connect.series(service)));
     s.observe(connectMs / 1000);
+  };
+}
+
+/** The Thrift listeners' metrics; returns the hook that times each call. */
+export function registerThriftMetrics(registry: Registry, stats: () => ReadonlyMap<string, ThriftServiceStats>, upstreamConnections: () => number): (service: string, method: string, outcome: string, durationMs: number) => void {
+  new Gauge({
+    name: 'zkroute_thrift_upstream_connections', help: 'Connections open to instances for Thrift calls (idle or carrying a call).', registers: [registry],
+    aggregator: 'sum',
+    collect() {
+      this.set(upstreamConnections());
+    },
+  });
+  new Counter({
+    name: 'zkroute_thrift_calls_total', help: 'Thrift calls by service, method (at most 200 names per service, then "other") and outcome.', labelNames: ['service', 'method', 'outcome'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [service, s] of stats()) for (const [method, byOutcome] of s.calls) for (const [outcome, n] of byOutcome) this.inc({ service, method, outcome }, n);
+    },
+  });
+  new Counter({
+    name: 'zkroute_thrift_rejected_total', help: 'Thrift caller connections closed for their bytes, by service and reason.', labelNames: ['service', 'reason'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [service, s] of stats()) for (const [reason, n] of s.rejected) this.inc({ service, reason }, n);
+    },
+  });
+  const duration = new SeriesHistogram('zkroute_thrift_call_duration_seconds', 'Time from a call arriving to its reply written, by service and method.', [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+  registry.registerMetric(duration as unknown as Metric);
+  const series = new Map<string, HistogramSeries>();
+  return (service, method, _outcome, durationMs) => {
+    const key = `${service}\u0000${method}`;
+    let s = series.get(key);
+    if (!s) series.set(key, (s = duration.series(key, { service, method })));
+    s.observe(durationMs / 1000);
   };
 }
 

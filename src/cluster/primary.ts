@@ -147,7 +147,7 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
   }
 
   /** The workers' addresses once one listens; before that, the configured ones. */
-  const listenerAddresses = (): PlaneAddresses => addresses ?? { http: config.listen ?? undefined, tcp: config.tcp.map((r) => ({ service: r.service, ...r.listen })) };
+  const listenerAddresses = (): PlaneAddresses => addresses ?? { http: config.listen ?? undefined, tcp: config.tcp.map((r) => ({ service: r.service, ...r.listen })), thrift: config.thrift.map((r) => ({ service: r.service, ...r.listen })) };
 
   const healthView = async (): Promise<HealthView> => {
     const byUid = new Map<string, InstanceHealthView[]>();

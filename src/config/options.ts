@@ -43,15 +43,21 @@ export function parseDurationOrZeroMs(raw: string): number | { problem: string }
 
 const SIZE = /^(\d+)(b|k|kb|kib|m|mb|mib)?$/i;
 
-/** `65536`, `64k`, `64KiB`, `1m` (binary units). */
-export function parseBytes(raw: string): number | { problem: string } {
-  const m = SIZE.exec(raw.trim());
-  if (!m) return problem('expected a size such as 65536, 64KiB or 1MiB');
-  const unit = (m[2] ?? 'b').toLowerCase();
-  const bytes = Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
-  if (bytes > 64 * 1024 * 1024) return problem('is above the 64 MiB the proxy will hold per request');
-  return bytes;
+/** A size (`65536`, `64k`, `64KiB`, `1m`: binary units) from `min` to `max` bytes. */
+export function size(min: number, max: number, tooLarge: string): Parser<number> {
+  return (raw) => {
+    const m = SIZE.exec(raw.trim());
+    if (!m) return problem('expected a size such as 65536, 64KiB or 1MiB');
+    const unit = (m[2] ?? 'b').toLowerCase();
+    const bytes = Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
+    if (bytes > max) return problem(tooLarge);
+    if (bytes < min) return problem(`must be at least ${min} bytes`);
+    return bytes;
+  };
 }
+
+/** A request body size, up to what the proxy holds per request. */
+export const parseBytes = size(0, 64 * 1024 * 1024, 'is above the 64 MiB the proxy will hold per request');
 
 export function integer(min: number, max: number): Parser<number> {
   return (raw) => {

@@ -2,16 +2,13 @@
 // (units in the names).
 import { BALANCERS, type BalancerName } from '../balancer/balancer.js';
 import { prefixProblem } from '../http/route.js';
-import type { ListenAddress } from '../listen.js';
-import type { TcpRoute } from '../tcp/listener.js';
+import type { ListenAddress, ServiceRoute } from '../listen.js';
 import { hostPort, serviceNameProblem, type Layout } from '../znode/layout.js';
 import {
   buildConfig, checked, ConfigError, integer, LOG_LEVELS, oneOf, parseBoolean, parseBytes, parseDurationMs, parseListen,
-  spec, type ConfigFile, type LogLevel, type OptionSpec, type Parser,
+  size, spec, type ConfigFile, type LogLevel, type OptionSpec, type Parser,
 } from './options.js';
 import { AUTH, BASE_PATH, connectTimeout, LAYOUT, NATIVE_LOG_LEVEL, SESSION_TIMEOUT, ZOOKEEPER, type ZookeeperConfig } from './zookeeper.js';
-
-export type { TcpRoute } from '../tcp/listener.js';
 
 export interface ProxyConfig extends ZookeeperConfig {
   readonly basePath: string;
@@ -20,8 +17,13 @@ export interface ProxyConfig extends ZookeeperConfig {
   /** The HTTP listener; null with `--listen none` (a proxy of TCP listeners only). */
   readonly listen: ListenAddress | null;
   readonly admin: ListenAddress;
-  readonly tcp: readonly TcpRoute[];
+  readonly tcp: readonly ServiceRoute[];
   readonly tcpIdleTimeoutMs: number;
+  /** `--thrift LISTEN=SERVICE`: Thrift callers, balanced per call. */
+  readonly thrift: readonly ServiceRoute[];
+  readonly thriftMaxMessageBytes: number;
+  /** Methods that may be retried after a reset or timeout (the call may have run). */
+  readonly thriftIdempotent: readonly string[];
   readonly drainTimeoutMs: number;
   readonly workers: number;
   readonly prefix: string;
@@ -47,7 +49,7 @@ export interface ProxyConfig extends ZookeeperConfig {
 const parseListenOrNone: Parser<ListenAddress | null> = (raw) => (raw.trim() === 'none' ? null : parseListen(raw));
 
 /** `127.0.0.1:9090=example-service`. */
-const parseTcpRoute: Parser<TcpRoute> = (raw) => {
+const parseServiceRoute: Parser<ServiceRoute> = (raw) => {
   const eq = raw.lastIndexOf('=');
   if (eq < 0) return { problem: 'expected LISTEN=SERVICE, e.g. 127.0.0.1:9090=example-service' };
   const listen = parseListen(raw.slice(0, eq));
@@ -58,13 +60,18 @@ const parseTcpRoute: Parser<TcpRoute> = (raw) => {
   return { listen, service };
 };
 
+const parseMethodName: Parser<string> = (raw) => (/^[A-Za-z0-9_.:]+$/.test(raw.trim()) ? raw.trim() : { problem: 'a method name holds letters, digits, "_", "." and ":"' });
+
 /** Every proxy option, in the order the help lists them. */
 export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   ZOOKEEPER,
   spec('listen', 'listen', parseListenOrNone, '127.0.0.1:4700', 'address to serve HTTP callers on, or none (TCP listeners only)'),
   spec('admin', 'admin', parseListen, '127.0.0.1:4701', 'admin address: /healthz /readyz /providers /metrics'),
-  spec('tcp', 'tcp', parseTcpRoute, '', 'a TCP listener LISTEN=SERVICE: each connection goes to an instance of SERVICE (env and file: a list)', { multiple: true }),
+  spec('tcp', 'tcp', parseServiceRoute, '', 'a TCP listener LISTEN=SERVICE: each connection goes to an instance of SERVICE (env and file: a list)', { multiple: true }),
   spec('tcp-idle-timeout', 'tcpIdleTimeoutMs', parseDurationMs, '1h', 'a TCP connection silent both ways this long is closed'),
+  spec('thrift', 'thrift', parseServiceRoute, '', 'a Thrift listener LISTEN=SERVICE: each call goes to an instance of SERVICE (env and file: a list)', { multiple: true }),
+  spec('thrift-max-message', 'thriftMaxMessageBytes', size(64, 1024 * 1024 * 1024, 'is above 1 GiB'), '16MiB', 'largest Thrift message (frame or unframed call) accepted'),
+  spec('thrift-idempotent', 'thriftIdempotent', parseMethodName, '', 'Thrift methods that may be retried after a reset or timeout (comma list)', { multiple: true }),
   spec('drain-timeout', 'drainTimeoutMs', parseDurationMs, '10s', 'on SIGTERM/SIGINT, longest wait for requests in flight'),
   spec('workers', 'workers', integer(1, 256), '1', 'proxy processes sharing the listen port (node:cluster); one ZooKeeper session and the admin port stay in the primary'),
   spec('prefix', 'prefix', checked(prefixProblem), '/svc', 'route prefix: <prefix>/<service>/<path>'),
@@ -99,13 +106,13 @@ export function buildProxyConfig(flags: Readonly<Record<string, unknown>>, env: 
   const config = buildConfig(PROXY_OPTIONS, flags, env, file) as unknown as ProxyConfig;
   if (config.tryTimeoutMs > config.deadlineMs) throw new ConfigError(`--try-timeout ${config.tryTimeoutMs}ms is longer than --deadline ${config.deadlineMs}ms`);
   if (config.ejectionBaseMs > config.ejectionMaxMs) throw new ConfigError(`--ejection-base ${config.ejectionBaseMs}ms is longer than --ejection-max ${config.ejectionMaxMs}ms`);
-  checkTcpRoutes(config);
+  checkServiceRoutes(config);
   return Object.freeze(config);
 }
 
 /** No two listeners on one address (port 0 always differs), and something to listen on. */
-function checkTcpRoutes(config: ProxyConfig): void {
-  if (config.listen === null && config.tcp.length === 0) throw new ConfigError('--listen none: nothing left to listen on (give --tcp LISTEN=SERVICE, or an HTTP --listen address)');
+function checkServiceRoutes(config: ProxyConfig): void {
+  if (config.listen === null && config.tcp.length === 0 && config.thrift.length === 0) throw new ConfigError('--listen none: nothing left to listen on (give --tcp or --thrift LISTEN=SERVICE, or an HTTP --listen address)');
   const taken = new Map<string, string>();
   const claim = (address: ListenAddress, flag: string) => {
     if (address.port === 0) return;
@@ -117,4 +124,5 @@ function checkTcpRoutes(config: ProxyConfig): void {
   if (config.listen) claim(config.listen, '--listen');
   claim(config.admin, '--admin');
   for (const route of config.tcp) claim(route.listen, `--tcp ${hostPort(route.listen.host, route.listen.port)}=${route.service}`);
+  for (const route of config.thrift) claim(route.listen, `--thrift ${hostPort(route.listen.host, route.listen.port)}=${route.service}`);
 }

@@ -3,20 +3,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Instance } from '../discovery/provider-table.js';
-import { bound, closeServer, listen, type ListenAddress } from '../listen.js';
+import { bound, closeServer, listen, type BoundRoute, type ServiceRoute } from '../listen.js';
 import type { ServiceProvider } from '../upstream/provider.js';
 import { hostPort } from '../znode/layout.js';
 import { proxyConnection, type TcpConnectionOptions } from './connection.js';
 import { emptyTcpStats, type TcpConnectionOutcome, type TcpServiceStats } from './stats.js';
 
-/** One `--tcp LISTEN=SERVICE`: connections to `listen` go to instances of `service`. */
-export interface TcpRoute {
-  readonly listen: ListenAddress;
-  readonly service: string;
-}
-
 export interface TcpListenerOptions extends TcpConnectionOptions {
-  readonly routes: readonly TcpRoute[];
+  readonly routes: readonly ServiceRoute[];
   /** A connected pair with no byte either way for this long is closed. */
   readonly idleTimeoutMs: number;
 }
@@ -38,16 +32,10 @@ export interface TcpListenerDeps {
   readonly onConnected?: (service: string, connectMs: number) => void;
 }
 
-export interface TcpBound {
-  readonly service: string;
-  readonly host: string;
-  readonly port: number;
-}
-
 export interface TcpListeners {
   /** Binds every route's address (shared by the workers in cluster mode). */
   listen(): Promise<void>;
-  addresses(): TcpBound[];
+  addresses(): BoundRoute[];
   /** Counters per service, read at scrape time. */
   stats(): ReadonlyMap<string, TcpServiceStats>;
   /** Connections open to an instance now. */
@@ -57,7 +45,7 @@ export interface TcpListeners {
 }
 
 /** The flag that names a route, for errors and logs. */
-function flagOf(route: TcpRoute): string {
+function flagOf(route: ServiceRoute): string {
   return `--tcp ${hostPort(route.listen.host, route.listen.port)}=${route.service}`;
 }
 

@@ -35,3 +35,15 @@ test('bad --tcp values name the flag and the value', (t) => {
   t.throws(() => buildProxyConfig(zk, { ZKROUTE_TCP: '127.0.0.1:1=a,oops' }), { message: /^ZKROUTE_TCP "oops": expected LISTEN=SERVICE/ });
   t.notThrows(() => buildProxyConfig({ ...zk, tcp: ['127.0.0.1:0=a', '127.0.0.1:0=b'] }, {}), 'port 0 twice is two ports');
 });
+
+test('--thrift takes the same LISTEN=SERVICE routes and checks; --thrift-max-message and --thrift-idempotent', (t) => {
+  const c = buildProxyConfig({ ...zk, listen: 'none', thrift: ['127.0.0.1:9090=example-service'], 'thrift-idempotent': ['get', 'Users:list'] }, {});
+  t.deepEqual(c.thrift, [{ listen: { host: '127.0.0.1', port: 9090 }, service: 'example-service' }]);
+  t.deepEqual(c.thriftIdempotent, ['get', 'Users:list']);
+  t.is(c.thriftMaxMessageBytes, 16 * 1024 * 1024);
+  t.deepEqual(buildProxyConfig(zk, { ZKROUTE_THRIFT_IDEMPOTENT: 'a,b' }).thriftIdempotent, ['a', 'b']);
+  t.throws(() => buildProxyConfig({ ...zk, thrift: ['127.0.0.1:9090'] }, {}), { message: /^--thrift "127\.0\.0\.1:9090": expected LISTEN=SERVICE/ });
+  t.throws(() => buildProxyConfig({ ...zk, tcp: ['127.0.0.1:9090=a'], thrift: ['127.0.0.1:9090=b'] }, {}), { message: /^--thrift 127\.0\.0\.1:9090=b: 127\.0\.0\.1:9090 is already used by --tcp 127\.0\.0\.1:9090=a/ });
+  t.throws(() => buildProxyConfig({ ...zk, 'thrift-max-message': '2GiB' }, {}), { message: /--thrift-max-message "2GiB"/ });
+  t.throws(() => buildProxyConfig({ ...zk, 'thrift-idempotent': ['bad method'] }, {}), { message: /--thrift-idempotent "bad method"/ });
+});

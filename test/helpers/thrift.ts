@@ -1,8 +1,15 @@
-// A real Thrift service over Apache Thrift's own Node library (npm `thrift`): TBufferedTransport
-// + TBinaryProtocol, as the ThriftPy seed's TSimpleServer speaks. The IDL, written out by hand
-// (no compiler needed here):
-//   service Echo { string echo(1: string text) }
-// echo answers "<server name>:<text>", so a test can tell the instances apart.
+// A real Thrift service over Apache Thrift's own Node library (npm `thrift`), in any transport
+// (buffered by default, as the ThriftPy seed's TSimpleServer speaks, or framed) and protocol
+// (strict binary by default, lax binary, compact). The IDL, written out by hand (no compiler
+// needed here):
+//   exception NotFound { 1: string what }
+//   service Echo {
+//     string echo(1: string text)                         // "<server name>:<text>"
+//     string fail(1: string text) throws (1: NotFound nf)  // always throws NotFound
+//     oneway void note(1: string text)                     // recorded by the server
+//     string hang(1: string text)                          // never answered
+//     string boom(1: string text)                          // a TApplicationException
+//   }
 import { createRequire } from 'node:module';
 import type { AddressInfo, Server, Socket } from 'node:net';
 
@@ -55,19 +62,50 @@ function writeStringStruct(output: Protocol, name: string, field: string, fid: n
   output.writeStructEnd();
 }
 
+interface Handler {
+  readonly name: string;
+  readonly notes: string[];
+  calls: number;
+}
+
 /** The server side of `Echo`, as the Thrift compiler would generate it. */
 class EchoProcessor {
-  readonly #name: string;
-  constructor(handler: { name: string }) {
-    this.#name = handler.name;
+  readonly #handler: Handler;
+  constructor(handler: Handler) {
+    this.#handler = handler;
   }
 
   process(input: Protocol, output: Protocol): void {
     const message = input.readMessageBegin();
     const text = readStringStruct(input, 1) ?? '';
     input.readMessageEnd();
-    output.writeMessageBegin('echo', Thrift.MessageType.REPLY, message.rseqid);
-    writeStringStruct(output, 'echo_result', 'success', 0, `${this.#name}:${text}`);
+    const name = String(message.fname);
+    this.#handler.calls += 1;
+    if (name === 'note') {
+      this.#handler.notes.push(text);
+      return;
+    }
+    if (name === 'hang') return;
+    if (name === 'boom') {
+      // A TApplicationException from the server itself.
+      output.writeMessageBegin(name, Thrift.MessageType.EXCEPTION, message.rseqid);
+      new Thrift.TApplicationException(Thrift.TApplicationExceptionType.INTERNAL_ERROR, `${this.#handler.name} blew up`).write(output);
+      output.writeMessageEnd();
+      output.flush();
+      return;
+    }
+    output.writeMessageBegin(name, Thrift.MessageType.REPLY, message.rseqid);
+    if (name === 'fail') {
+      // The declared exception: field 1 of the result struct, a NotFound { 1: what }.
+      output.writeStructBegin('fail_result');
+      output.writeFieldBegin('nf', Thrift.Type.STRUCT, 1);
+      writeStringStruct(output, 'NotFound', 'what', 1, `${this.#handler.name} has no ${text}`);
+      output.writeFieldEnd();
+      output.writeFieldStop();
+      output.writeStructEnd();
+    } else {
+      writeStringStruct(output, 'echo_result', 'success', 0, `${this.#handler.name}:${text}`);
+    }
     output.writeMessageEnd();
     output.flush();
   }
@@ -93,14 +131,49 @@ class EchoClient {
     return (this._seqid += 1);
   }
 
-  echo(text: string, callback: (err: unknown, value?: string) => void): void {
+  call(method: string, text: string, callback: (err: unknown, value?: string) => void): void {
     this._seqid = this.new_seqid();
-    this._reqs[this.seqid()] = callback;
+    const oneway = method === 'note';
+    if (!oneway) this._reqs[this.seqid()] = callback;
     const output = new this.pClass(this.output);
-    output.writeMessageBegin('echo', Thrift.MessageType.CALL, this.seqid());
-    writeStringStruct(output, 'echo_args', 'text', 1, text);
+    output.writeMessageBegin(method, oneway ? Thrift.MessageType.ONEWAY : Thrift.MessageType.CALL, this.seqid());
+    writeStringStruct(output, `${method}_args`, 'text', 1, text);
     output.writeMessageEnd();
     output.flush();
+    if (oneway) callback(null);
+  }
+
+  recv_fail(input: Protocol, mtype: number, rseqid: number): void {
+    const callback = this._reqs[rseqid] ?? (() => {});
+    delete this._reqs[rseqid];
+    if (mtype === Thrift.MessageType.EXCEPTION) {
+      const x = new Thrift.TApplicationException();
+      x.read(input);
+      input.readMessageEnd();
+      callback(x);
+      return;
+    }
+    // The result struct: field 1 holds the NotFound.
+    let what: string | undefined;
+    input.readStructBegin();
+    for (;;) {
+      const field = input.readFieldBegin();
+      if (field.ftype === Thrift.Type.STOP) break;
+      if (field.fid === 1 && field.ftype === Thrift.Type.STRUCT) what = readStringStruct(input, 1);
+      else input.skip(field.ftype);
+      input.readFieldEnd();
+    }
+    input.readStructEnd();
+    input.readMessageEnd();
+    callback(Object.assign(new Error(`NotFound: ${what}`), { name: 'NotFound', what }));
+  }
+
+  recv_boom(input: Protocol, mtype: number, rseqid: number): void {
+    this.recv_echo(input, mtype, rseqid);
+  }
+
+  recv_hang(input: Protocol, mtype: number, rseqid: number): void {
+    this.recv_echo(input, mtype, rseqid);
   }
 
   recv_echo(input: Protocol, mtype: number, rseqid: number): void {
@@ -119,8 +192,33 @@ class EchoClient {
   }
 }
 
+/** How a client or server frames and encodes: the seed's TBufferedTransport + strict binary by default. */
+export interface ThriftWire {
+  readonly transport?: 'buffered' | 'framed';
+  readonly protocol?: 'binary' | 'binary-lax' | 'compact';
+}
+
+/** Apache Thrift's classes for a wire format. */
+function wire(w: ThriftWire = {}): { transport: unknown; protocol: unknown } {
+  const transport = w.transport === 'framed' ? thrift.TFramedTransport : thrift.TBufferedTransport;
+  const protocol = w.protocol === 'compact'
+    ? thrift.TCompactProtocol
+    : w.protocol === 'binary-lax'
+      ? class LaxBinary extends thrift.TBinaryProtocol {
+        constructor(trans: unknown) {
+          super(trans, false, false);
+        }
+      }
+      : thrift.TBinaryProtocol;
+  return { transport, protocol };
+}
+
 export interface ThriftServer {
   readonly name: string;
+  /** Oneway notes received. */
+  readonly notes: readonly string[];
+  /** Calls received (all methods). */
+  calls(): number;
   readonly address: string;
   readonly port: number;
   /** Connections accepted so far. */
@@ -128,9 +226,14 @@ export interface ThriftServer {
   close(): Promise<void>;
 }
 
-/** A Thrift `Echo` server on 127.0.0.1 (port 0 unless given). */
-export async function startThriftServer(name: string, port = 0): Promise<ThriftServer> {
-  const server = thrift.createServer(EchoProcessor, { name }, { transport: thrift.TBufferedTransport, protocol: thrift.TBinaryProtocol }) as Server;
+/**
+ * A Thrift `Echo` server on 127.0.0.1 (port 0 unless given). `oneConnection`: like a
+ * TSimpleServer, it serves one connection at a time (a second one is closed at once here).
+ */
+export async function startThriftServer(name: string, options: ThriftWire & { port?: number; oneConnection?: boolean } = {}): Promise<ThriftServer> {
+  const handler: Handler = { name, notes: [], calls: 0 };
+  const server = thrift.createServer(EchoProcessor, handler, wire(options)) as Server;
+  if (options.oneConnection) server.maxConnections = 1;
   const sockets = new Set<Socket>();
   let accepted = 0;
   server.on('connection', (socket: Socket) => {
@@ -139,10 +242,12 @@ export async function startThriftServer(name: string, port = 0): Promise<ThriftS
     socket.once('close', () => sockets.delete(socket));
   });
   server.on('error', () => {});
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const bound = (server.address() as AddressInfo).port;
   return {
     name,
+    notes: handler.notes,
+    calls: () => handler.calls,
     address: `127.0.0.1:${bound}`,
     port: bound,
     connections: () => accepted,
@@ -155,15 +260,17 @@ export async function startThriftServer(name: string, port = 0): Promise<ThriftS
 
 export interface ThriftClient {
   echo(text: string): Promise<string>;
+  /** Any method of Echo: `fail` rejects with the NotFound, `note` resolves once sent. */
+  call(method: 'echo' | 'fail' | 'note' | 'hang' | 'boom', text: string): Promise<string | undefined>;
   /** Resolves once the connection is closed (by either side). */
   readonly closed: Promise<void>;
   close(): void;
 }
 
-/** A Thrift client of `Echo` over TBufferedTransport + TBinaryProtocol to host:port. */
-export function connectThrift(port: number, host = '127.0.0.1'): Promise<ThriftClient> {
+/** A Thrift client of `Echo` to 127.0.0.1:port (TBufferedTransport + TBinaryProtocol unless told). */
+export function connectThrift(port: number, w: ThriftWire = {}): Promise<ThriftClient> {
   return new Promise((resolve, reject) => {
-    const connection = thrift.createConnection(host, port, { transport: thrift.TBufferedTransport, protocol: thrift.TBinaryProtocol, max_attempts: 0, connect_timeout: 2000 });
+    const connection = thrift.createConnection('127.0.0.1', port, { ...wire(w), max_attempts: 0, connect_timeout: 2000 });
     const client = thrift.createClient(EchoClient, connection) as EchoClient;
     const closed = new Promise<void>((r) => connection.once('close', () => r()));
     connection.once('error', reject);
@@ -171,7 +278,8 @@ export function connectThrift(port: number, host = '127.0.0.1'): Promise<ThriftC
       connection.removeListener('error', reject);
       connection.on('error', () => {});
       resolve({
-        echo: (text) => new Promise<string>((ok, fail) => client.echo(text, (err, value) => (err ? fail(err) : ok(value!)))),
+        echo: (text) => new Promise<string>((ok, fail) => client.call('echo', text, (err, value) => (err ? fail(err) : ok(value!)))),
+        call: (method, text) => new Promise<string | undefined>((ok, fail) => client.call(method, text, (err, value) => (err ? fail(err) : ok(value)))),
         closed,
         close: () => connection.end(),
       });

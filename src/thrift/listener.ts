@@ -1,0 +1,262 @@
+// The Thrift protocol's listeners (`--thrift LISTEN=SERVICE`): each call from a caller's
+// connection is balanced on its own over the shared provider and retry loop, sent on a pooled
+// upstream connection in the caller's own transport and protocol, and its reply written back.
+import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { resolutionError, triesError } from '../errors.js';
+import { bound, closeServer, listen, type BoundRoute, type ServiceRoute } from '../listen.js';
+import type { TryOutcome } from '../outcome.js';
+import { Cancellation, CLIENT_GONE } from '../upstream/cancellation.js';
+import type { ServiceProvider } from '../upstream/provider.js';
+import { mayRetry, runTries } from '../upstream/retry.js';
+import { hostPort } from '../znode/layout.js';
+import {
+  APPLICATION_EXCEPTION, detectFormat, encodeApplicationException, MESSAGE_TYPE, readMessage,
+  type ThriftFormat, type ThriftLimits, type ThriftMessage, type ThriftRejectReason,
+} from './codec.js';
+import { UpstreamPool } from './pool.js';
+
+export interface ThriftListenerOptions {
+  readonly routes: readonly ServiceRoute[];
+  readonly connectTimeoutMs: number;
+  readonly tryTimeoutMs: number;
+  readonly deadlineMs: number;
+  readonly retries: number;
+  readonly maxMessageBytes: number;
+  /** Methods that may be retried after a reset or a timeout. */
+  readonly idempotent: readonly string[];
+}
+
+/** How a call ended, as counted in zkroute_thrift_calls_total. */
+export type ThriftCallOutcome = 'ok' | 'exception' | 'oneway' | 'upstream_unavailable' | 'upstream_timeout' | 'no_providers' | 'unknown_service' | 'discovery_unavailable' | 'client_gone';
+
+export interface ThriftServiceStats {
+  /** Calls by method (at most METHOD_LABELS names, the rest `other`) and outcome. */
+  readonly calls: Map<string, Map<ThriftCallOutcome, number>>;
+  readonly rejected: Map<ThriftRejectReason, number>;
+}
+
+/** Distinct method names counted per service; the rest are `other`. */
+export const METHOD_LABELS = 200;
+
+export interface ThriftListenerDeps {
+  readonly provider: ServiceProvider;
+  readonly logger: Logger;
+  /** Every call that reached a service (metrics hook: the latency histogram). */
+  readonly onCall?: (service: string, method: string, outcome: ThriftCallOutcome, durationMs: number) => void;
+}
+
+export interface ThriftListeners {
+  listen(): Promise<void>;
+  addresses(): BoundRoute[];
+  stats(): ReadonlyMap<string, ThriftServiceStats>;
+  /** Upstream connections open now, over every instance. */
+  upstreamConnections(): number;
+  /** Closes the pooled connections of addresses no service lists any more. */
+  release(addresses: readonly string[]): void;
+  /** Stops accepting; each caller connection closes once its calls in flight are answered (bounded). */
+  close(drainTimeoutMs: number): Promise<void>;
+}
+
+const flagOf = (route: ServiceRoute) => `--thrift ${hostPort(route.listen.host, route.listen.port)}=${route.service}`;
+
+export function createThriftListeners(options: ThriftListenerOptions, deps: ThriftListenerDeps): ThriftListeners {
+  const logger = deps.logger.child({ component: 'thrift' });
+  const limits: ThriftLimits = { maxMessageBytes: options.maxMessageBytes, maxDepth: 64 };
+  const pool = new UpstreamPool({ connectTimeoutMs: options.connectTimeoutMs, limits });
+  const idempotent = new Set(options.idempotent);
+  const stats = new Map<string, ThriftServiceStats>();
+  const callers = new Set<CallerConnection>();
+  let draining = false;
+
+  function statsOf(service: string): ThriftServiceStats {
+    let s = stats.get(service);
+    if (!s) stats.set(service, (s = { calls: new Map(), rejected: new Map() }));
+    return s;
+  }
+
+  /** One caller's connection: its format, the bytes of a call not yet whole, its calls in flight. */
+  class CallerConnection {
+    readonly #socket: Socket;
+    readonly #service: string;
+    readonly #stats: ThriftServiceStats;
+    #buffer: Buffer = Buffer.alloc(0);
+    #format: ThriftFormat | undefined;
+    #inFlight = 0;
+    #gone = false;
+    readonly #cancels = new Set<Cancellation>();
+
+    constructor(socket: Socket, service: string) {
+      this.#socket = socket;
+      this.#service = service;
+      this.#stats = statsOf(service);
+      socket.setNoDelay(true);
+      socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+      socket.on('error', () => {});
+      socket.once('close', () => {
+        this.#gone = true;
+        for (const cancel of this.#cancels) cancel.cancel(CLIENT_GONE);
+        callers.delete(this);
+      });
+    }
+
+    get idle(): boolean {
+      return this.#inFlight === 0;
+    }
+
+    end(): void {
+      this.#socket.end();
+    }
+
+    destroy(): void {
+      this.#socket.destroy();
+    }
+
+    #onData(chunk: Buffer): void {
+      this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+      for (;;) {
+        if (!this.#format) {
+          const detected = detectFormat(this.#buffer);
+          if (detected.kind === 'need-more') return;
+          if (detected.kind === 'rejected') return this.#reject(detected.reason, detected.detail);
+          this.#format = detected.format;
+        }
+        const read = readMessage(this.#buffer, this.#format, limits);
+        if (read.kind === 'need-more') return;
+        if (read.kind === 'rejected') return this.#reject(read.reason, read.detail);
+        const { message } = read;
+        if (message.type !== MESSAGE_TYPE.call && message.type !== MESSAGE_TYPE.oneway) return this.#reject('malformed', `a message of type ${message.type} from a caller`);
+        const bytes = Buffer.from(this.#buffer.subarray(0, message.length));
+        this.#buffer = this.#buffer.subarray(message.length);
+        void this.#call(bytes, message, this.#format);
+        if (this.#buffer.length === 0) return;
+      }
+    }
+
+    /** Unusable bytes: the connection is closed, the reason counted and logged once. */
+    #reject(reason: ThriftRejectReason, detail: string): void {
+      this.#stats.rejected.set(reason, (this.#stats.rejected.get(reason) ?? 0) + 1);
+      logger.info({ service: this.#service, reason, detail }, 'thrift caller refused: connection closed');
+      this.#buffer = Buffer.alloc(0);
+      this.#socket.destroy();
+    }
+
+    async #call(request: Buffer, message: ThriftMessage, fmt: ThriftFormat): Promise<void> {
+      const startedAt = performance.now();
+      const oneway = message.type === MESSAGE_TYPE.oneway;
+      const service = this.#service;
+      this.#inFlight += 1;
+      const cancel = new Cancellation();
+      this.#cancels.add(cancel);
+      let outcome: ThriftCallOutcome;
+      try {
+        const { provider } = deps;
+        const resolved = provider.known(service) ? undefined : resolutionError(service, await provider.resolve(service));
+        if (resolved) {
+          outcome = resolved.code as ThriftCallOutcome;
+          this.#answer(oneway ? undefined : encodeApplicationException(fmt, message.name, message.seqid, APPLICATION_EXCEPTION.internalError, `zkroute: ${resolved.code}: ${resolved.message}`));
+          return;
+        }
+        let reply: Buffer | undefined;
+        const retryableAfterSend = idempotent.has(message.name);
+        const result = await runTries(provider, {
+          service,
+          retries: options.retries,
+          deadlineMs: options.deadlineMs,
+          startedAt,
+          cancel,
+          attempt: async (instance, remainingMs): Promise<TryOutcome> => {
+            const conn = await pool.acquire(instance, fmt, remainingMs, cancel);
+            if (!('exchange' in conn)) return conn;
+            const exchanged = await conn.exchange(request, oneway, Math.min(options.tryTimeoutMs, remainingMs), cancel);
+            if (exchanged.kind === 'failed') return exchanged.outcome;
+            pool.release(conn);
+            if (exchanged.kind === 'sent') return { kind: 'ok', status: 0 };
+            reply = exchanged.bytes;
+            // A TApplicationException is the instance's failure status (it counts toward ejection).
+            return exchanged.message.type === MESSAGE_TYPE.exception ? { kind: 'upstream-5xx', status: 0 } : { kind: 'ok', status: 0 };
+          },
+          retryable: (o) => mayRetry(o, { idempotent: retryableAfterSend, replayable: true }),
+        });
+        if (reply) {
+          outcome = result.last?.kind === 'upstream-5xx' ? 'exception' : 'ok';
+          this.#answer(reply);
+          return;
+        }
+        if (oneway && result.last?.kind === 'ok') {
+          outcome = 'oneway';
+          return;
+        }
+        if (result.last?.kind === 'client-aborted') {
+          outcome = 'client_gone';
+          return;
+        }
+        const error = triesError(service, result.last, result.tries, options);
+        outcome = (error?.code ?? 'upstream_unavailable') as ThriftCallOutcome;
+        logger.debug({ service, method: message.name, outcome: result.last, tries: result.tries }, 'thrift call failed');
+        this.#answer(oneway ? undefined : encodeApplicationException(fmt, message.name, message.seqid, APPLICATION_EXCEPTION.internalError, `zkroute: ${outcome}: ${error?.message ?? 'the call failed'}`));
+      } finally {
+        this.#cancels.delete(cancel);
+        this.#inFlight -= 1;
+        this.#count(message.name, outcome!);
+        deps.onCall?.(service, this.#methodLabel(message.name), outcome!, performance.now() - startedAt);
+        if (draining && this.#inFlight === 0) this.end();
+      }
+    }
+
+    #answer(bytes: Buffer | undefined): void {
+      if (bytes && !this.#gone) this.#socket.write(bytes);
+    }
+
+    #methodLabel(method: string): string {
+      const calls = this.#stats.calls;
+      return calls.has(method) || calls.size < METHOD_LABELS ? method : 'other';
+    }
+
+    #count(method: string, outcome: ThriftCallOutcome): void {
+      const label = this.#methodLabel(method);
+      let byOutcome = this.#stats.calls.get(label);
+      if (!byOutcome) this.#stats.calls.set(label, (byOutcome = new Map()));
+      byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
+    }
+  }
+
+  const servers = options.routes.map((route) => {
+    statsOf(route.service);
+    const server: Server = createServer((socket) => {
+      if (draining) {
+        socket.destroy();
+        return;
+      }
+      callers.add(new CallerConnection(socket, route.service));
+    });
+    return { route, server, listening: false };
+  });
+
+  return {
+    async listen() {
+      for (const s of servers) {
+        await listen(s.server, s.route.listen, flagOf(s.route));
+        s.listening = true;
+        s.server.on('error', (err) => logger.error({ err, listener: flagOf(s.route) }, 'thrift server error'));
+      }
+    },
+    addresses: () => servers.map((s) => ({ service: s.route.service, ...bound(s.server, s.route.listen) })),
+    stats: () => stats,
+    upstreamConnections: () => pool.size,
+    release: (addresses) => pool.forget(addresses),
+    async close(drainTimeoutMs) {
+      draining = true;
+      const closing = Promise.all(servers.filter((s) => s.listening).map((s) => closeServer(s.server)));
+      for (const caller of callers) if (caller.idle) caller.end();
+      const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), drainTimeoutMs).unref());
+      if (!(await Promise.race([closing.then(() => true), timeout])) && callers.size > 0) {
+        logger.warn({ drainTimeoutMs, open: callers.size }, 'drain timeout: closing thrift connections still busy');
+      }
+      for (const caller of callers) caller.destroy();
+      await closing;
+      pool.close();
+    },
+  };
+}

@@ -1,0 +1,173 @@
+// Upstream connections for Thrift calls: per instance and format, one call in flight on each,
+// an idle one always reused before another is opened (the seed's TSimpleServer serves one
+// connection at a time).
+import { connect, type Socket } from 'node:net';
+import type { Instance } from '../discovery/provider-table.js';
+import { DEADLINE_CODE, errorCode, type TryOutcome } from '../outcome.js';
+import { DEADLINE_PASSED, type Cancellation } from '../upstream/cancellation.js';
+import { readMessage, type ThriftFormat, type ThriftLimits, type ThriftMessage } from './codec.js';
+
+/** How one exchange on an upstream connection ended: the reply, or the try's outcome. */
+export type Exchange =
+  | { readonly kind: 'reply'; readonly bytes: Buffer; readonly message: ThriftMessage }
+  | { readonly kind: 'sent' }
+  | { readonly kind: 'failed'; readonly outcome: TryOutcome };
+
+/** One upstream connection: one call at a time, the reply delimited in the caller's format. */
+export class UpstreamConnection {
+  readonly key: string;
+  readonly #socket: Socket;
+  readonly #fmt: ThriftFormat;
+  readonly #limits: ThriftLimits;
+  #buffer: Buffer = Buffer.alloc(0);
+  #waiting: ((e: Exchange) => void) | undefined;
+  #closed = false;
+
+  constructor(key: string, socket: Socket, fmt: ThriftFormat, limits: ThriftLimits) {
+    this.key = key;
+    this.#socket = socket;
+    this.#fmt = fmt;
+    this.#limits = limits;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+      if (!this.#waiting) {
+        // Bytes nobody asked for: the connection is out of step; it goes.
+        this.destroy();
+        return;
+      }
+      this.#deliver();
+    });
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      this.#closed = true;
+      this.#settle({ kind: 'failed', outcome: { kind: 'reset-before-response', code: 'UPSTREAM_CLOSED' } });
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends one call; resolves with its reply (none for oneway), or how it failed. */
+  exchange(request: Buffer, oneway: boolean, timeoutMs: number, cancel: Cancellation): Promise<Exchange> {
+    if (this.#closed) return Promise.resolve({ kind: 'failed', outcome: { kind: 'reset-before-response', code: 'UPSTREAM_CLOSED' } });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#fail({ kind: 'timeout', code: 'THRIFT_REPLY_TIMEOUT' }), Math.max(1, timeoutMs));
+      this.#waiting = (e) => {
+        clearTimeout(timer);
+        cancel.onCancel(undefined);
+        resolve(e);
+      };
+      cancel.onCancel((reason) => this.#fail(reason === DEADLINE_PASSED ? { kind: 'timeout', code: DEADLINE_CODE } : { kind: 'client-aborted', responseStarted: false }));
+      if (oneway) {
+        this.#socket.write(request, (err) => this.#settle(err ? { kind: 'failed', outcome: { kind: 'reset-before-response', code: errorCode(err) } } : { kind: 'sent' }));
+      } else {
+        this.#socket.write(request);
+      }
+    });
+  }
+
+  destroy(): void {
+    this.#closed = true;
+    this.#socket.destroy();
+  }
+
+  /** A failed exchange leaves the connection out of step: it is closed. */
+  #fail(outcome: TryOutcome): void {
+    this.#settle({ kind: 'failed', outcome });
+    this.destroy();
+  }
+
+  #deliver(): void {
+    const result = readMessage(this.#buffer, this.#fmt, this.#limits);
+    if (result.kind === 'need-more') return;
+    if (result.kind === 'rejected') {
+      this.#fail({ kind: 'reset-before-response', code: `THRIFT_${result.reason.toUpperCase()}` });
+      return;
+    }
+    const bytes = Buffer.from(this.#buffer.subarray(0, result.message.length));
+    this.#buffer = this.#buffer.subarray(result.message.length);
+    this.#settle({ kind: 'reply', bytes, message: result.message });
+  }
+
+  #settle(e: Exchange): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.(e);
+  }
+}
+
+export interface UpstreamPoolOptions {
+  readonly connectTimeoutMs: number;
+  readonly limits: ThriftLimits;
+}
+
+/** Idle upstream connections per instance address and format. */
+export class UpstreamPool {
+  readonly #options: UpstreamPoolOptions;
+  readonly #idle = new Map<string, UpstreamConnection[]>();
+  readonly #all = new Set<UpstreamConnection>();
+
+  constructor(options: UpstreamPoolOptions) {
+    this.#options = options;
+  }
+
+  /** An idle connection to `instance` in `fmt`, or a new one; or how connecting failed. */
+  acquire(instance: Instance, fmt: ThriftFormat, remainingMs: number, cancel: Cancellation): Promise<UpstreamConnection | TryOutcome> {
+    const key = `${instance.address}|${fmt.transport}|${fmt.protocol}`;
+    const idle = this.#idle.get(key);
+    while (idle && idle.length > 0) {
+      const conn = idle.pop()!;
+      if (!conn.closed) return Promise.resolve(conn);
+    }
+    return new Promise((resolve) => {
+      const socket = connect({ host: instance.host, port: instance.port });
+      const fail = (outcome: TryOutcome) => {
+        clearTimeout(timer);
+        cancel.onCancel(undefined);
+        socket.destroy();
+        resolve(outcome);
+      };
+      const timer = setTimeout(() => fail({ kind: 'connect-failed', code: 'CONNECT_TIMEOUT' }), Math.max(1, Math.min(this.#options.connectTimeoutMs, remainingMs)));
+      cancel.onCancel((reason) => fail(reason === DEADLINE_PASSED ? { kind: 'timeout', code: DEADLINE_CODE } : { kind: 'client-aborted', responseStarted: false }));
+      const onError = (err: Error) => fail({ kind: 'connect-failed', code: errorCode(err) });
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        cancel.onCancel(undefined);
+        socket.off('error', onError);
+        const conn = new UpstreamConnection(key, socket, fmt, this.#options.limits);
+        this.#all.add(conn);
+        socket.once('close', () => this.#all.delete(conn));
+        resolve(conn);
+      });
+    });
+  }
+
+  /** Back to the idle list after a whole exchange. */
+  release(conn: UpstreamConnection): void {
+    if (conn.closed) return;
+    let idle = this.#idle.get(conn.key);
+    if (!idle) this.#idle.set(conn.key, (idle = []));
+    idle.push(conn);
+  }
+
+  /** Closes the connections to addresses no service lists any more. */
+  forget(addresses: readonly string[]): void {
+    const gone = new Set(addresses);
+    for (const conn of this.#all) if (gone.has(conn.key.slice(0, conn.key.indexOf('|')))) conn.destroy();
+    for (const key of [...this.#idle.keys()]) if (gone.has(key.slice(0, key.indexOf('|')))) this.#idle.delete(key);
+  }
+
+  /** Upstream connections open now (idle or busy). */
+  get size(): number {
+    return this.#all.size;
+  }
+
+  close(): void {
+    for (const conn of this.#all) conn.destroy();
+    this.#idle.clear();
+  }
+}
+
