@@ -40,3 +40,31 @@ export function bound(server: Server, fallback: ListenAddress): { host: string; 
 export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
+
+export interface RouteServers {
+  /** Binds every route's address, in order; a failure names the route's flag. */
+  listen(): Promise<void>;
+  addresses(): BoundRoute[];
+  /** Stops accepting; resolves once every connection accepted has ended. */
+  close(): Promise<void>;
+}
+
+/**
+ * One server per `--tcp` / `--thrift` route (`flag` is the option's name): bound, addressed and
+ * closed together, errors logged with the route's flag.
+ */
+export function routeServers(flag: string, routes: readonly ServiceRoute[], create: (route: ServiceRoute) => Server, onError: (err: Error, listener: string) => void): RouteServers {
+  const name = (route: ServiceRoute) => `--${flag} ${route.listen.host.includes(':') ? `[${route.listen.host}]` : route.listen.host}:${route.listen.port}=${route.service}`;
+  const servers = routes.map((route) => ({ route, server: create(route), listening: false }));
+  return {
+    async listen() {
+      for (const s of servers) {
+        await listen(s.server, s.route.listen, name(s.route));
+        s.listening = true;
+        s.server.on('error', (err) => onError(err, name(s.route)));
+      }
+    },
+    addresses: () => servers.map((s) => ({ service: s.route.service, ...bound(s.server, s.route.listen) })),
+    close: () => Promise.all(servers.filter((s) => s.listening).map((s) => closeServer(s.server))).then(() => undefined),
+  };
+}

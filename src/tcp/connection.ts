@@ -1,13 +1,14 @@
 // One caller's TCP connection: resolve the service, connect to an instance through the shared
 // provider and retry loop (a connect failure tries another instance), then splice the two
 // sockets until both sides are done.
-import { connect, type Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Instance } from '../discovery/provider-table.js';
 import { resolutionError } from '../errors.js';
-import { DEADLINE_CODE, errorCode, type TryOutcome } from '../outcome.js';
-import { Cancellation, CLIENT_GONE, DEADLINE_PASSED } from '../upstream/cancellation.js';
+import { errorCode, type TryOutcome } from '../outcome.js';
+import { Cancellation, CLIENT_GONE } from '../upstream/cancellation.js';
+import { connectInstance } from '../upstream/connect.js';
 import type { ServiceProvider } from '../upstream/provider.js';
 import { mayRetry, runTries } from '../upstream/retry.js';
 import type { TcpConnectionOutcome, TcpServiceStats } from './stats.js';
@@ -80,31 +81,16 @@ export async function proxyConnection(caller: Socket, service: string, ctx: TcpC
     deadlineMs: ctx.options.deadlineMs,
     startedAt,
     cancel,
-    attempt: (instance, remainingMs) => new Promise<TryOutcome>((resolve) => {
+    attempt: async (instance, remainingMs): Promise<TryOutcome> => {
       const tryStartedAt = performance.now();
-      const upstream = connect({ host: instance.host, port: instance.port, allowHalfOpen: true });
-      const fail = (outcome: TryOutcome) => {
-        clearTimeout(timer);
-        cancel.onCancel(undefined);
-        upstream.destroy();
-        resolve(outcome);
-      };
-      const timer = setTimeout(() => fail({ kind: 'connect-failed', code: 'CONNECT_TIMEOUT' }), Math.max(1, Math.min(ctx.options.connectTimeoutMs, remainingMs)));
-      cancel.onCancel((reason) => fail(reason === DEADLINE_PASSED ? { kind: 'timeout', code: DEADLINE_CODE } : { kind: 'client-aborted', responseStarted: false }));
-      // Before 'connect' nothing was sent, whatever the error: a connect failure.
-      const onConnectError = (err: Error) => fail({ kind: 'connect-failed', code: errorCode(err) });
-      upstream.once('error', onConnectError);
-      upstream.once('connect', () => {
-        clearTimeout(timer);
-        // Once connected, the connection lives as long as both sides want: no deadline.
-        cancel.onCancel(undefined);
-        upstream.off('error', onConnectError);
-        ctx.onConnected?.(service, performance.now() - tryStartedAt);
-        spliced = true;
-        caller.off('close', onGone);
-        void splice(caller, upstream, instance).then(resolve);
-      });
-    }),
+      const upstream = await connectInstance(instance, { timeoutMs: Math.min(ctx.options.connectTimeoutMs, remainingMs), cancel, allowHalfOpen: true });
+      if (!(upstream instanceof Socket)) return upstream;
+      // Once connected, the connection lives as long as both sides want: no deadline.
+      ctx.onConnected?.(service, performance.now() - tryStartedAt);
+      spliced = true;
+      caller.off('close', onGone);
+      return splice(caller, upstream, instance);
+    },
     retryable: (outcome) => mayRetry(outcome, CONNECT_ONLY),
   });
   if (spliced) return;

@@ -1,11 +1,10 @@
 // The TCP protocol's listeners (`--tcp LISTEN=SERVICE`): one net.Server per route, each caller's
 // connection proxied to an instance of its service over the shared provider (connection.ts).
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Instance } from '../discovery/provider-table.js';
-import { bound, closeServer, listen, type BoundRoute, type ServiceRoute } from '../listen.js';
+import { routeServers, type BoundRoute, type ServiceRoute } from '../listen.js';
 import type { ServiceProvider } from '../upstream/provider.js';
-import { hostPort } from '../znode/layout.js';
 import { proxyConnection, type TcpConnectionOptions } from './connection.js';
 import { emptyTcpStats, type TcpConnectionOutcome, type TcpServiceStats } from './stats.js';
 
@@ -42,11 +41,6 @@ export interface TcpListeners {
   openConnections(instance: Instance): number;
   /** Stops accepting; open connections get up to `drainTimeoutMs`, then are closed. */
   close(drainTimeoutMs: number): Promise<void>;
-}
-
-/** The flag that names a route, for errors and logs. */
-function flagOf(route: ServiceRoute): string {
-  return `--tcp ${hostPort(route.listen.host, route.listen.port)}=${route.service}`;
 }
 
 export function createTcpListeners(options: TcpListenerOptions, deps: TcpListenerDeps): TcpListeners {
@@ -94,11 +88,11 @@ export function createTcpListeners(options: TcpListenerOptions, deps: TcpListene
     }
     return t;
   };
-  const servers = options.routes.map((route) => {
+  const servers = routeServers('tcp', options.routes, (route) => {
     let serviceStats = stats.get(route.service);
     if (!serviceStats) stats.set(route.service, (serviceStats = emptyTcpStats()));
     const ctx = { options, provider: deps.provider, logger, stats: serviceStats, open, onRefused, track, ...(deps.onConnected ? { onConnected: deps.onConnected } : {}) };
-    const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => {
+    return createServer({ allowHalfOpen: true }, (socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
       proxyConnection(socket, route.service, ctx).catch((err: unknown) => {
@@ -106,22 +100,15 @@ export function createTcpListeners(options: TcpListenerOptions, deps: TcpListene
         socket.destroy();
       });
     });
-    return { route, server, listening: false };
-  });
+  }, (err, listener) => logger.error({ err, listener }, 'tcp server error'));
 
   return {
-    async listen() {
-      for (const s of servers) {
-        await listen(s.server, s.route.listen, flagOf(s.route));
-        s.listening = true;
-        s.server.on('error', (err) => logger.error({ err, listener: flagOf(s.route) }, 'tcp server error'));
-      }
-    },
-    addresses: () => servers.map((s) => ({ service: s.route.service, ...bound(s.server, s.route.listen) })),
+    listen: () => servers.listen(),
+    addresses: () => servers.addresses(),
     stats: () => stats,
     openConnections: (instance) => open.get(instance.uid) ?? 0,
     async close(drainTimeoutMs) {
-      const closing = Promise.all(servers.filter((s) => s.listening).map((s) => closeServer(s.server)));
+      const closing = servers.close();
       const allClosed = closing.then(() => true);
       const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), drainTimeoutMs).unref());
       if (!(await Promise.race([allClosed, timeout])) && sockets.size > 0) {

@@ -1,16 +1,15 @@
 // The Thrift protocol's listeners (`--thrift LISTEN=SERVICE`): each call from a caller's
 // connection is balanced on its own over the shared provider and retry loop, sent on a pooled
 // upstream connection in the caller's own transport and protocol, and its reply written back.
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { resolutionError, triesError } from '../errors.js';
-import { bound, closeServer, listen, type BoundRoute, type ServiceRoute } from '../listen.js';
+import { routeServers, type BoundRoute, type ServiceRoute } from '../listen.js';
 import type { TryOutcome } from '../outcome.js';
 import { Cancellation, CLIENT_GONE } from '../upstream/cancellation.js';
 import type { ServiceProvider } from '../upstream/provider.js';
 import { mayRetry, runTries } from '../upstream/retry.js';
-import { hostPort } from '../znode/layout.js';
 import {
   APPLICATION_EXCEPTION, detectFormat, encodeApplicationException, MESSAGE_TYPE, readMessage,
   type ThriftFormat, type ThriftLimits, type ThriftMessage, type ThriftRejectReason,
@@ -58,8 +57,6 @@ export interface ThriftListeners {
   /** Stops accepting; each caller connection closes once its calls in flight are answered (bounded). */
   close(drainTimeoutMs: number): Promise<void>;
 }
-
-const flagOf = (route: ServiceRoute) => `--thrift ${hostPort(route.listen.host, route.listen.port)}=${route.service}`;
 
 export function createThriftListeners(options: ThriftListenerOptions, deps: ThriftListenerDeps): ThriftListeners {
   const logger = deps.logger.child({ component: 'thrift' });
@@ -222,33 +219,26 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
     }
   }
 
-  const servers = options.routes.map((route) => {
+  const servers = routeServers('thrift', options.routes, (route) => {
     statsOf(route.service);
-    const server: Server = createServer((socket) => {
+    return createServer((socket) => {
       if (draining) {
         socket.destroy();
         return;
       }
       callers.add(new CallerConnection(socket, route.service));
     });
-    return { route, server, listening: false };
-  });
+  }, (err, listener) => logger.error({ err, listener }, 'thrift server error'));
 
   return {
-    async listen() {
-      for (const s of servers) {
-        await listen(s.server, s.route.listen, flagOf(s.route));
-        s.listening = true;
-        s.server.on('error', (err) => logger.error({ err, listener: flagOf(s.route) }, 'thrift server error'));
-      }
-    },
-    addresses: () => servers.map((s) => ({ service: s.route.service, ...bound(s.server, s.route.listen) })),
+    listen: () => servers.listen(),
+    addresses: () => servers.addresses(),
     stats: () => stats,
     upstreamConnections: () => pool.size,
     release: (addresses) => pool.forget(addresses),
     async close(drainTimeoutMs) {
       draining = true;
-      const closing = Promise.all(servers.filter((s) => s.listening).map((s) => closeServer(s.server)));
+      const closing = servers.close();
       for (const caller of callers) if (caller.idle) caller.end();
       const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), drainTimeoutMs).unref());
       if (!(await Promise.race([closing.then(() => true), timeout])) && callers.size > 0) {

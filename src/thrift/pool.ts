@@ -1,10 +1,11 @@
 // Upstream connections for Thrift calls: per instance and format, one call in flight on each,
 // an idle one always reused before another is opened (the seed's TSimpleServer serves one
 // connection at a time).
-import { connect, type Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { Instance } from '../discovery/provider-table.js';
 import { DEADLINE_CODE, errorCode, type TryOutcome } from '../outcome.js';
 import { DEADLINE_PASSED, type Cancellation } from '../upstream/cancellation.js';
+import { connectInstance } from '../upstream/connect.js';
 import { readMessage, type ThriftFormat, type ThriftLimits, type ThriftMessage } from './codec.js';
 
 /** How one exchange on an upstream connection ended: the reply, or the try's outcome. */
@@ -121,27 +122,12 @@ export class UpstreamPool {
       const conn = idle.pop()!;
       if (!conn.closed) return Promise.resolve(conn);
     }
-    return new Promise((resolve) => {
-      const socket = connect({ host: instance.host, port: instance.port });
-      const fail = (outcome: TryOutcome) => {
-        clearTimeout(timer);
-        cancel.onCancel(undefined);
-        socket.destroy();
-        resolve(outcome);
-      };
-      const timer = setTimeout(() => fail({ kind: 'connect-failed', code: 'CONNECT_TIMEOUT' }), Math.max(1, Math.min(this.#options.connectTimeoutMs, remainingMs)));
-      cancel.onCancel((reason) => fail(reason === DEADLINE_PASSED ? { kind: 'timeout', code: DEADLINE_CODE } : { kind: 'client-aborted', responseStarted: false }));
-      const onError = (err: Error) => fail({ kind: 'connect-failed', code: errorCode(err) });
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        cancel.onCancel(undefined);
-        socket.off('error', onError);
-        const conn = new UpstreamConnection(key, socket, fmt, this.#options.limits);
-        this.#all.add(conn);
-        socket.once('close', () => this.#all.delete(conn));
-        resolve(conn);
-      });
+    return connectInstance(instance, { timeoutMs: Math.min(this.#options.connectTimeoutMs, remainingMs), cancel }).then((socket) => {
+      if (!(socket instanceof Socket)) return socket;
+      const conn = new UpstreamConnection(key, socket, fmt, this.#options.limits);
+      this.#all.add(conn);
+      socket.once('close', () => this.#all.delete(conn));
+      return conn;
     });
   }
 
