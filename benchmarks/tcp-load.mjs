@@ -2,6 +2,8 @@
 //   node tcp-load.mjs pingpong PORT CONNECTIONS SECONDS   64-byte request, wait for the echo, repeat
 //   node tcp-load.mjs connect  PORT PARALLEL SECONDS      connect, one 64-byte round trip, close, repeat
 //   node tcp-load.mjs bulk     PORT CONNECTIONS SECONDS   read a stream as fast as it comes
+// A fifth argument `thrift` makes the ping-pong request a 64-byte Thrift call (unframed strict
+// binary `ping(1: string)`), which an echoing upstream answers with the same bytes.
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -9,7 +11,19 @@ const [mode, portText, countText, secondsText] = process.argv.slice(2);
 const port = Number(portText);
 const count = Number(countText);
 const deadline = performance.now() + Number(secondsText) * 1000;
-const payload = Buffer.alloc(64, 'x');
+function thriftCall(total) {
+  const head = Buffer.alloc(4 + 4 + 4 + 4 + 1 + 2 + 4);
+  let at = head.writeUInt32BE(0x80010001, 0);
+  at = head.writeInt32BE(4, at);
+  at += head.write('ping', at, 'latin1');
+  at = head.writeInt32BE(1, at);
+  at = head.writeUInt8(11, at);
+  at = head.writeInt16BE(1, at);
+  const text = total - head.length - 1;
+  head.writeInt32BE(text, at);
+  return Buffer.concat([head, Buffer.alloc(text, 'x'), Buffer.from([0])]);
+}
+const payload = process.argv[6] === 'thrift' ? thriftCall(64) : Buffer.alloc(64, 'x');
 let ops = 0;
 let errors = 0;
 let bytes = 0;

@@ -12,8 +12,9 @@ import { freePorts } from '../src/dev/zookeeper-server.js';
 import { cpuSeconds, firstLine, median, start } from './lib.js';
 
 /** `node-floor`: benchmarks/tcp-floor.mjs, the cheapest Node forwarder (zkroute's floor). */
-export type TcpConfig = 'direct' | 'haproxy' | 'zkroute' | 'node-floor';
-export type TcpTest = 'pingpong-1' | 'pingpong-32' | 'connect-8' | 'bulk-1';
+export type TcpConfig = 'direct' | 'haproxy' | 'zkroute' | 'node-floor' | 'zkroute-thrift';
+/** `thrift-*`: 64-byte Thrift calls (answered by the echoing upstream) at 1 and 32 connections. */
+export type TcpTest = 'pingpong-1' | 'pingpong-32' | 'connect-8' | 'bulk-1' | 'thrift-1' | 'thrift-32';
 
 export interface TcpRow {
   readonly test: TcpTest;
@@ -69,7 +70,7 @@ export async function runTcpBench(ctx: TcpBenchContext): Promise<{ rows: TcpRow[
   const upPort = Number(await firstLine(upstream));
   await ctx.zk.mkdirp('/providers/tcpbench');
   await ctx.zk.create('/providers/tcpbench/u1', JSON.stringify({ host: '127.0.0.1', port: upPort }), { ephemeral: true });
-  const [haproxyPort, zkroutePort, floorPort] = (await freePorts(3)) as [number, number, number];
+  const [haproxyPort, zkroutePort, floorPort, thriftPort] = (await freePorts(4)) as [number, number, number, number];
 
   const cfg = path.join(ctx.tmp, 'haproxy.cfg');
   writeFileSync(cfg, [
@@ -78,17 +79,17 @@ export async function runTcpBench(ctx: TcpBenchContext): Promise<{ rows: TcpRow[
     'listen bench', `  bind 127.0.0.1:${haproxyPort}`, `  server u1 127.0.0.1:${upPort}`, '',
   ].join('\n'));
   const haproxy = start('haproxy', ['-db', '-f', cfg], ctx.proxyCpu ? { cpuList: ctx.proxyCpu } : {});
-  const zkroute = start(process.execPath, [path.join(ctx.root, 'bin/zkroute.js'), 'proxy', '--zookeeper', ctx.zookeeper, '--listen', 'none', '--admin', '127.0.0.1:0', '--tcp', `127.0.0.1:${zkroutePort}=tcpbench`, '--log-level', 'warn'], ctx.proxyCpu ? { cpuList: ctx.proxyCpu } : {});
+  const zkroute = start(process.execPath, [path.join(ctx.root, 'bin/zkroute.js'), 'proxy', '--zookeeper', ctx.zookeeper, '--listen', 'none', '--admin', '127.0.0.1:0', '--tcp', `127.0.0.1:${zkroutePort}=tcpbench`, '--thrift', `127.0.0.1:${thriftPort}=tcpbench`, '--log-level', 'warn'], ctx.proxyCpu ? { cpuList: ctx.proxyCpu } : {});
   zkroute.stderr!.on('data', (c: Buffer) => process.stderr.write(`zkroute: ${c}`));
   const floor = start(process.execPath, [path.join(ctx.root, 'benchmarks/tcp-floor.mjs'), String(floorPort), String(upPort)], ctx.proxyCpu ? { cpuList: ctx.proxyCpu } : {});
-  const ports: Record<TcpConfig, number> = { direct: upPort, haproxy: haproxyPort, zkroute: zkroutePort, 'node-floor': floorPort };
-  const pids: Record<TcpConfig, () => number[]> = { direct: () => [], haproxy: () => [haproxy.pid!], zkroute: () => [zkroute.pid!], 'node-floor': () => [floor.pid!] };
+  const ports: Record<TcpConfig, number> = { direct: upPort, haproxy: haproxyPort, zkroute: zkroutePort, 'node-floor': floorPort, 'zkroute-thrift': thriftPort };
+  const pids: Record<TcpConfig, () => number[]> = { direct: () => [], haproxy: () => [haproxy.pid!], zkroute: () => [zkroute.pid!], 'node-floor': () => [floor.pid!], 'zkroute-thrift': () => [zkroute.pid!] };
   try {
     // Ready when a round trip goes through.
-    for (const config of ['haproxy', 'zkroute', 'node-floor'] as const) {
+    for (const config of ['haproxy', 'zkroute', 'node-floor', 'zkroute-thrift'] as const) {
       const deadline = Date.now() + 20_000;
       for (;;) {
-        const r = await runLoad({ ...ctx, seconds: 0.2 }, ['pingpong', String(ports[config]), '1', '0.2']).catch(() => undefined);
+        const r = await runLoad({ ...ctx, seconds: 0.2 }, ['pingpong', String(ports[config]), '1', '0.2', 'thrift']).catch(() => undefined);
         if (r && r.ops > 0 && r.errors === 0) break;
         if (Date.now() > deadline) throw new Error(`${config} did not pass TCP traffic within 20 s`);
         await sleep(100);
@@ -100,14 +101,19 @@ export async function runTcpBench(ctx: TcpBenchContext): Promise<{ rows: TcpRow[
       ['pingpong-32', ['pingpong', '32']],
       ['connect-8', ['connect', '8']],
       ['bulk-1', ['bulk', '1']],
+      ['thrift-1', ['pingpong', '1', 'thrift']],
+      ['thrift-32', ['pingpong', '32', 'thrift']],
     ];
+    // --thrift is measured on Thrift calls only; the others on everything.
+    const takes = (config: TcpConfig, test: TcpTest) => (config === 'zkroute-thrift' ? test.startsWith('thrift') : config !== 'node-floor' || !test.startsWith('thrift'));
     const rows: TcpRow[] = [];
     for (let rep = 0; rep < ctx.reps; rep++) {
-      const order: TcpConfig[] = rep % 2 === 0 ? ['direct', 'haproxy', 'zkroute', 'node-floor'] : ['node-floor', 'zkroute', 'haproxy', 'direct'];
-      for (const [test, [mode, count]] of tests) {
+      const order: TcpConfig[] = rep % 2 === 0 ? ['direct', 'haproxy', 'zkroute', 'node-floor', 'zkroute-thrift'] : ['zkroute-thrift', 'node-floor', 'zkroute', 'haproxy', 'direct'];
+      for (const [test, [mode, count, payload]] of tests) {
         for (const config of order) {
+          if (!takes(config, test)) continue;
           const before = cpuSeconds(pids[config]());
-          const r = await runLoad(ctx, [mode!, String(ports[config]), count!, String(ctx.seconds)]);
+          const r = await runLoad(ctx, [mode!, String(ports[config]), count!, String(ctx.seconds), ...(payload ? [payload] : [])]);
           const cpu = cpuSeconds(pids[config]()) - before;
           const per = test === 'bulk-1' ? r.mbPerSecond * ctx.seconds : r.ops;
           rows.push({ test, config, perSecond: r.perSecond, mbPerSecond: r.mbPerSecond, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors, cpuUs: config === 'direct' || per === 0 ? undefined : (cpu / per) * 1e6 });
@@ -130,12 +136,14 @@ export function tcpReport(rows: readonly TcpRow[], haproxyVersion: string, reps:
     const values = rows.filter((r) => r.test === test && r.config === config).map(pick).filter((v): v is number => typeof v === 'number');
     return values.length ? median(values) : undefined;
   };
-  const lines: string[] = ['## TCP (`--tcp`), against HAProxy `mode tcp` and direct', ''];
+  const met = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'met' : 'not met');
+  const lines: string[] = ['## TCP (`--tcp`) and Thrift (`--thrift`), against HAProxy `mode tcp` and direct', ''];
   lines.push(`${haproxyVersion}, 1 thread; node-floor is benchmarks/tcp-floor.mjs (accept, connect, data -> write with pause/resume, nothing else). Load: benchmarks/tcp-load.mjs (one Node process); upstream: benchmarks/tcp-upstream.mjs (echo, or a stream for bulk). Medians of ${reps} run(s) of ${seconds} s, configurations alternating. 64-byte ping-pong.`, '');
   lines.push('| test | config | per second | p50 ms | p99 ms | proxy CPU us per op (per MiB for bulk) | errors |', '|---|---|---|---|---|---|---|');
-  const tests: TcpTest[] = ['pingpong-1', 'pingpong-32', 'connect-8', 'bulk-1'];
+  const tests: TcpTest[] = ['pingpong-1', 'pingpong-32', 'connect-8', 'bulk-1', 'thrift-1', 'thrift-32'];
   for (const test of tests) {
-    for (const config of ['direct', 'haproxy', 'zkroute', 'node-floor'] as const) {
+    for (const config of ['direct', 'haproxy', 'zkroute', 'node-floor', 'zkroute-thrift'] as const) {
+      if (!rows.some((r) => r.test === test && r.config === config)) continue;
       const per = test === 'bulk-1' ? `${f(med(test, config, (r) => r.mbPerSecond), 0)} MiB/s` : f(med(test, config, (r) => r.perSecond), 0);
       const errors = rows.filter((r) => r.test === test && r.config === config).reduce((n, r) => n + r.errors, 0);
       lines.push(`| ${test} | ${config} | ${per} | ${f(med(test, config, (r) => r.p50Ms), 3)} | ${f(med(test, config, (r) => r.p99Ms), 3)} | ${f(med(test, config, (r) => r.cpuUs), 1)} | ${errors} |`);
@@ -165,8 +173,14 @@ export function tcpReport(rows: readonly TcpRow[], haproxyVersion: string, reps:
   lines.push(`| node-floor / HAProxy: round trips, connections, bulk | ${f((med('pingpong-32', 'node-floor', (r) => r.perSecond) ?? NaN) / (med('pingpong-32', 'haproxy', (r) => r.perSecond) ?? NaN))} / ${f((med('connect-8', 'node-floor', (r) => r.perSecond) ?? NaN) / (med('connect-8', 'haproxy', (r) => r.perSecond) ?? NaN))} / ${f((med('bulk-1', 'node-floor', (r) => r.mbPerSecond) ?? NaN) / (med('bulk-1', 'haproxy', (r) => r.mbPerSecond) ?? NaN))} |`);
   lines.push(`| added per-call latency at 1 connection, zkroute - direct: p50 / p99 ms | ${f(zP50, 3)} / ${f(added('zkroute', (r) => r.p99Ms), 3)} |`);
   lines.push(`| added per-call latency at 1 connection, HAProxy - direct: p50 / p99 ms | ${f(hP50, 3)} / ${f(added('haproxy', (r) => r.p99Ms), 3)} |`);
+  const thriftAdded = (med('thrift-1', 'zkroute-thrift', (r) => r.p50Ms) ?? NaN) - (med('thrift-1', 'direct', (r) => r.p50Ms) ?? NaN);
+  const thriftVsHaproxy = (med('thrift-32', 'zkroute-thrift', (r) => r.perSecond) ?? NaN) / (med('thrift-32', 'haproxy', (r) => r.perSecond) ?? NaN);
+  lines.push(`| Thrift calls/s, 32 connections, --thrift / HAProxy (which balances connections, not calls) | ${f(thriftVsHaproxy)} |`);
+  lines.push(`| Thrift calls/s, 32 connections, --thrift / --tcp | ${f((med('thrift-32', 'zkroute-thrift', (r) => r.perSecond) ?? NaN) / (med('thrift-32', 'zkroute', (r) => r.perSecond) ?? NaN))} |`);
+  lines.push(`| added p50 / p99 per Thrift call at 1 connection, --thrift - direct, ms | ${f(thriftAdded, 3)} / ${f((med('thrift-1', 'zkroute-thrift', (r) => r.p99Ms) ?? NaN) - (med('thrift-1', 'direct', (r) => r.p99Ms) ?? NaN), 3)} |`);
   lines.push('', '| target | measured | |', '|---|---|---|');
-  const met = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'met' : 'not met');
+  lines.push(`| --thrift: added p50 per call <= 0.1 ms over direct at 1 connection | ${f(thriftAdded, 3)} ms | ${met(Number.isNaN(thriftAdded) ? undefined : thriftAdded <= 0.1)} |`);
+  lines.push(`| --thrift: calls/s at 32 connections >= 0.7 x HAProxy mode tcp | ${f(thriftVsHaproxy)} | ${met(Number.isNaN(thriftVsHaproxy) ? undefined : thriftVsHaproxy >= 0.7)} |`);
   lines.push(`| round trips/s >= 0.9 x HAProxy | ${f(rt)} | ${met(rt === undefined ? undefined : rt >= 0.9)} |`);
   lines.push(`| connections/s >= 0.9 x HAProxy | ${f(conn)} | ${met(conn === undefined ? undefined : conn >= 0.9)} |`);
   lines.push(`| per-call added p50 within 0.02 ms of HAProxy's | ${f(zP50 - hP50, 3)} ms | ${met(Number.isNaN(zP50 - hP50) ? undefined : zP50 - hP50 <= 0.02)} |`);

@@ -143,16 +143,21 @@ class EchoClient {
     if (oneway) callback(null);
   }
 
-  recv_fail(input: Protocol, mtype: number, rseqid: number): void {
+  /** The call's callback, unless the reply was a TApplicationException (then handed to it). */
+  #reply(input: Protocol, mtype: number, rseqid: number): ((err: unknown, value?: string) => void) | undefined {
     const callback = this._reqs[rseqid] ?? (() => {});
     delete this._reqs[rseqid];
-    if (mtype === Thrift.MessageType.EXCEPTION) {
-      const x = new Thrift.TApplicationException();
-      x.read(input);
-      input.readMessageEnd();
-      callback(x);
-      return;
-    }
+    if (mtype !== Thrift.MessageType.EXCEPTION) return callback;
+    const x = new Thrift.TApplicationException();
+    x.read(input);
+    input.readMessageEnd();
+    callback(x);
+    return undefined;
+  }
+
+  recv_fail(input: Protocol, mtype: number, rseqid: number): void {
+    const callback = this.#reply(input, mtype, rseqid);
+    if (!callback) return;
     // The result struct: field 1 holds the NotFound.
     let what: string | undefined;
     input.readStructBegin();
@@ -177,15 +182,8 @@ class EchoClient {
   }
 
   recv_echo(input: Protocol, mtype: number, rseqid: number): void {
-    const callback = this._reqs[rseqid] ?? (() => {});
-    delete this._reqs[rseqid];
-    if (mtype === Thrift.MessageType.EXCEPTION) {
-      const x = new Thrift.TApplicationException();
-      x.read(input);
-      input.readMessageEnd();
-      callback(x);
-      return;
-    }
+    const callback = this.#reply(input, mtype, rseqid);
+    if (!callback) return;
     const value = readStringStruct(input, 0);
     input.readMessageEnd();
     callback(value === undefined ? new Error('echo failed: unknown result') : null, value);
