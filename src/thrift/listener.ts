@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { resolutionError, triesError } from '../errors.js';
 import { routeServers, type BoundRoute, type ServiceRoute } from '../listen.js';
-import type { TryOutcome } from '../outcome.js';
+import { DEADLINE_CODE, type TryOutcome } from '../outcome.js';
 import { Cancellation, CLIENT_GONE } from '../upstream/cancellation.js';
 import type { ServiceProvider } from '../upstream/provider.js';
 import { mayRetry, runTries } from '../upstream/retry.js';
@@ -124,7 +124,8 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
         if (read.kind === 'rejected') return this.#reject(read.reason, read.detail);
         const { message } = read;
         if (message.type !== MESSAGE_TYPE.call && message.type !== MESSAGE_TYPE.oneway) return this.#reject('malformed', `a message of type ${message.type} from a caller`);
-        const bytes = Buffer.from(this.#buffer.subarray(0, message.length));
+        // A view, not a copy: received chunks are never written to.
+        const bytes = this.#buffer.subarray(0, message.length);
         this.#buffer = this.#buffer.subarray(message.length);
         void this.#call(bytes, message, this.#format);
         if (this.#buffer.length === 0) return;
@@ -164,9 +165,12 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
           startedAt,
           cancel,
           attempt: async (instance, remainingMs): Promise<TryOutcome> => {
+            const tryStartedAt = performance.now();
             const conn = await pool.acquire(instance, fmt, remainingMs, cancel);
             if (!('exchange' in conn)) return conn;
-            const exchanged = await conn.exchange(request, oneway, Math.min(options.tryTimeoutMs, remainingMs), cancel);
+            // The reply wait: the per-try limit, or what is left of the deadline (then a deadline timeout).
+            const left = remainingMs - (performance.now() - tryStartedAt);
+            const exchanged = await conn.exchange(request, oneway, Math.min(options.tryTimeoutMs, left), cancel, left < options.tryTimeoutMs ? DEADLINE_CODE : 'THRIFT_REPLY_TIMEOUT');
             if (exchanged.kind === 'failed') return exchanged.outcome;
             pool.release(conn);
             if (exchanged.kind === 'sent') return { kind: 'ok', status: 0 };
@@ -175,6 +179,8 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
             return exchanged.message.type === MESSAGE_TYPE.exception ? { kind: 'upstream-5xx', status: 0 } : { kind: 'ok', status: 0 };
           },
           retryable: (o) => mayRetry(o, { idempotent: retryableAfterSend, replayable: true }),
+          // The connect and the reply wait are each bounded by the time left.
+          selfBounded: true,
         });
         if (reply) {
           outcome = result.last?.kind === 'upstream-5xx' ? 'exception' : 'ok';

@@ -51,10 +51,10 @@ export class UpstreamConnection {
   }
 
   /** Sends one call; resolves with its reply (none for oneway), or how it failed. */
-  exchange(request: Buffer, oneway: boolean, timeoutMs: number, cancel: Cancellation): Promise<Exchange> {
+  exchange(request: Buffer, oneway: boolean, timeoutMs: number, cancel: Cancellation, timeoutCode = 'THRIFT_REPLY_TIMEOUT'): Promise<Exchange> {
     if (this.#closed) return Promise.resolve({ kind: 'failed', outcome: { kind: 'reset-before-response', code: 'UPSTREAM_CLOSED' } });
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.#fail({ kind: 'timeout', code: 'THRIFT_REPLY_TIMEOUT' }), Math.max(1, timeoutMs));
+      const timer = setTimeout(() => this.#fail({ kind: 'timeout', code: timeoutCode }), Math.max(1, timeoutMs));
       this.#waiting = (e) => {
         clearTimeout(timer);
         cancel.onCancel(undefined);
@@ -87,7 +87,7 @@ export class UpstreamConnection {
       this.#fail({ kind: 'reset-before-response', code: `THRIFT_${result.reason.toUpperCase()}` });
       return;
     }
-    const bytes = Buffer.from(this.#buffer.subarray(0, result.message.length));
+    const bytes = this.#buffer.subarray(0, result.message.length);
     this.#buffer = this.#buffer.subarray(result.message.length);
     this.#settle({ kind: 'reply', bytes, message: result.message });
   }

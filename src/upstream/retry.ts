@@ -22,6 +22,11 @@ export interface TryPlan {
   retryable(outcome: TryOutcome): boolean;
   /** Called before each retry (a debug log line). */
   onRetry?(instance: Instance, outcome: TryOutcome): void;
+  /**
+   * Every attempt ends within the `remainingMs` it is given (its own timers are bounded by it),
+   * so no deadline timer is needed: one timer less per request.
+   */
+  readonly selfBounded?: boolean;
 }
 
 export interface TriesResult {
@@ -40,7 +45,7 @@ const DEADLINE_OUTCOME: TryOutcome = { kind: 'timeout', code: DEADLINE_CODE };
  */
 export async function runTries(provider: ServiceProvider, plan: TryPlan): Promise<TriesResult> {
   const deadlineAt = plan.startedAt + plan.deadlineMs;
-  const timer = setTimeout(() => plan.cancel.cancel(DEADLINE_PASSED), Math.max(0, deadlineAt - performance.now()));
+  const timer = plan.selfBounded ? undefined : setTimeout(() => plan.cancel.cancel(DEADLINE_PASSED), Math.max(0, deadlineAt - performance.now()));
   const tried: Instance[] = [];
   let last: TryOutcome | undefined;
   try {
@@ -65,7 +70,7 @@ export async function runTries(provider: ServiceProvider, plan: TryPlan): Promis
       plan.onRetry?.(instance, outcome);
     }
   } finally {
-    clearTimeout(timer);
+    if (timer) clearTimeout(timer);
   }
   return { last, tries: tried.length, lastInstance: tried[tried.length - 1] };
 }
