@@ -1,40 +1,34 @@
 import type { Balancer } from './balancer.js';
 
-interface ServiceState {
-  /** The candidate set the weights below belong to (the same array while nothing changes). */
-  candidates: readonly unknown[];
-  key: string;
-  current: Map<string, number>;
-}
-
 /**
  * Smooth weighted round-robin (nginx's): with equal weights a plain rotation; with weights
- * 5:1:1 the order is a a b a c a a, not five in a row. State is per service and resets when
- * the candidate set changes.
+ * 5:1:1 the order is a a b a c a a, not five in a row. Each instance's running weight is kept
+ * per service across picks over different candidate sets, so a retry that leaves some out (or
+ * an ejection) does not restart the rotation: the next full pick goes on where it was.
  */
 export function createRoundRobinBalancer(): Balancer {
-  const states = new Map<string, ServiceState>();
+  const states = new Map<string, Map<string, number>>();
   return (candidates, ctx) => {
-    let state = states.get(ctx.service);
-    if (state?.candidates !== candidates) {
-      let key = '';
-      for (const c of candidates) key += `${c.uid}|`;
-      if (state?.key === key) state.candidates = candidates;
-      else states.set(ctx.service, (state = { candidates, key, current: new Map() }));
-    }
+    let current = states.get(ctx.service);
+    if (!current) states.set(ctx.service, (current = new Map()));
     let total = 0;
     let best: (typeof candidates)[number] | undefined;
     let bestWeight = -Infinity;
     for (const c of candidates) {
-      const weight = (state.current.get(c.uid) ?? 0) + c.weight;
-      state.current.set(c.uid, weight);
+      const weight = (current.get(c.uid) ?? 0) + c.weight;
+      current.set(c.uid, weight);
       total += c.weight;
       if (weight > bestWeight) {
         best = c;
         bestWeight = weight;
       }
     }
-    if (best) state.current.set(best.uid, bestWeight - total);
+    if (best) current.set(best.uid, bestWeight - total);
+    // Instances that left the table for good: forget them once they outnumber the candidates.
+    if (current.size > 2 * candidates.length + 16) {
+      const present = new Set(candidates.map((c) => c.uid));
+      for (const uid of current.keys()) if (!present.has(uid)) current.delete(uid);
+    }
     return best;
   };
 }

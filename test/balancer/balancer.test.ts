@@ -64,3 +64,17 @@ test('every balancer returns the only candidate', (t) => {
     t.is(createBalancer(name)([only], idle), only, name);
   }
 });
+
+test('round-robin: a pick over a subset (a retry leaving one out) does not restart the rotation', (t) => {
+  const balancer = createBalancer('round-robin');
+  const all = [fakeInstance(1), fakeInstance(2), fakeInstance(3)];
+  const firsts: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const first = balancer(all, idle)!;
+    firsts.push(first.port);
+    // The try on `first` failed: the retry picks among the others.
+    balancer(all.filter((c) => c !== first), idle);
+  }
+  t.true(new Set(firsts).size >= 2, `first tries went to more than one instance: ${firsts.join(' ')}`);
+  t.true(firsts.filter((p) => p === 1).length <= 3, `not always the first instance: ${firsts.join(' ')}`);
+});
