@@ -239,7 +239,7 @@ export function parseCommandLine(argv: readonly string[], specs: readonly Option
 export function optionsHelp(specs: readonly OptionSpec[]): string {
   return specs.map((o) => {
     const left = `  --${o.flag}${o.boolean ? '' : ' VALUE'}`;
-    const suffix = o.fallback !== undefined ? ` [${o.fallback}]` : o.optional ? '' : ' (required)';
+    const suffix = o.fallback !== undefined ? (o.fallback === '' ? '' : ` [${o.fallback}]`) : o.optional ? '' : ' (required)';
     return `${left.padEnd(34)} ${o.help}${o.multiple ? ' (repeatable)' : ''}${suffix}\n${' '.repeat(35)}env ${envName(o.flag)}`;
   }).join('\n');
 }
