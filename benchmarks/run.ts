@@ -183,6 +183,9 @@ http {
       await Promise.race([new Promise((r) => workers.once('exit', r)), sleep(15_000)]);
     }
 
+    // --- TCP and Thrift (while the ZooKeeper client is fresh: the memory step below loads it hard) ---
+    const tcp = await runTcpBench(tcpContext);
+
     // --- discovery: propagation ----------------------------------------------------------
     const events = opts.quick ? 50 : 200;
     await zk.mkdirp('/providers/prop');
@@ -243,7 +246,6 @@ http {
     mkdirSync(opts.out, { recursive: true });
     const name = `${stamp}${opts.label ? `-${opts.label}` : ''}${opts.quick ? '-quick' : ''}`;
     const summary = summarise(rows);
-    const tcp = await runTcpBench(tcpContext);
     const md = `${report({ rows, summary, rss, propagation, failover, updateCpuUs, memory, services, perService, bigCount, events, name })}\n${tcpReport(tcp.rows, tcp.haproxyVersion, tcpContext.reps, seconds).join('\n')}`;
     writeFileSync(path.join(opts.out, `${name}.md`), md);
     writeFileSync(path.join(opts.out, `${name}.svg`), renderChart(summary));
