@@ -105,3 +105,23 @@ test('--tcp: bad values exit 2 naming the flag; a port in use exits 1 naming it;
     taken.close();
   }
 });
+
+test('--workers 2 serves --thrift on the shared port: every call answered, counted over the workers', async (t) => {
+  const { base } = await seed();
+  const run = spawnCli(['proxy', '--listen', 'none', '--admin', '127.0.0.1:0', '--base-path', base, '--layout', 'sequential', '--thrift', '127.0.0.1:0=example-service', '--workers', '2'], { ZKROUTE_ZOOKEEPER: suite.server.connectString });
+  try {
+    const line = await waitFor('the start-up line', () => run.logs().find((l) => l['msg'] === 'zkroute proxy started'), 30_000);
+    const port = Number(String((line['thrift'] as string[])[0]).split('=')[0]!.split(':').at(-1));
+    t.is(childPids(run.child.pid!).length, 2);
+    for (let i = 0; i < 6; i++) {
+      const client = await connectThrift(port);
+      for (let j = 0; j < 5; j++) t.regex(await client.echo(`w${i}-${j}`), new RegExp(`^[ab]:w${i}-${j}$`));
+      client.close();
+      await client.closed;
+    }
+    await waitFor('30 calls counted', async () => /^zkroute_thrift_calls_total\{service="example-service",method="echo",outcome="ok"\} 30$/m.test(await (await fetch(`http://${String(line['admin'])}/metrics`)).text()));
+  } finally {
+    run.child.kill('SIGTERM');
+    await run.exited;
+  }
+});
