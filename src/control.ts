@@ -11,7 +11,7 @@ import { zookeeperAuth } from './config/zookeeper.js';
 import { createDiscovery, type Discovery } from './discovery/discovery.js';
 import { keepConnecting, type ConnectState } from './discovery/keep-connecting.js';
 import type { HealthView } from './health/view.js';
-import { bound, closeServer, listen } from './listen.js';
+import { bound, closeServer, listen, routeText } from './listen.js';
 import type { PlaneAddresses } from './plane.js';
 import { hostPort } from './znode/layout.js';
 
@@ -47,8 +47,8 @@ export function httpAddress(addresses: PlaneAddresses): { host: string; port: nu
 export function describeListeners(addresses: PlaneAddresses): { listen: string; tcp: string[]; thrift: string[] } {
   return {
     listen: addresses.http ? hostPort(addresses.http.host, addresses.http.port) : 'none',
-    tcp: addresses.tcp.map((t) => `${hostPort(t.host, t.port)}=${t.service}`),
-    thrift: addresses.thrift.map((t) => `${hostPort(t.host, t.port)}=${t.service}`),
+    tcp: addresses.tcp.map((t) => routeText(t.host, t.port, t.service)),
+    thrift: addresses.thrift.map((t) => routeText(t.host, t.port, t.service)),
   };
 }
 

@@ -1,6 +1,7 @@
 // Binding and closing a server (HTTP callers, admin, TCP listeners), with errors that name the
 // flag.
 import type { AddressInfo, Server } from 'node:net';
+import { hostPort } from './znode/layout.js';
 
 export interface ListenAddress {
   readonly host: string;
@@ -11,6 +12,11 @@ export interface ListenAddress {
 export interface ServiceRoute {
   readonly listen: ListenAddress;
   readonly service: string;
+}
+
+/** `LISTEN=SERVICE`, as a route is written on the command line and in logs. */
+export function routeText(host: string, port: number, service: string): string {
+  return `${hostPort(host, port)}=${service}`;
 }
 
 /** A route's listener as bound (port 0 resolved). */
@@ -54,7 +60,7 @@ export interface RouteServers {
  * closed together, errors logged with the route's flag.
  */
 export function routeServers(flag: string, routes: readonly ServiceRoute[], create: (route: ServiceRoute) => Server, onError: (err: Error, listener: string) => void): RouteServers {
-  const name = (route: ServiceRoute) => `--${flag} ${route.listen.host.includes(':') ? `[${route.listen.host}]` : route.listen.host}:${route.listen.port}=${route.service}`;
+  const name = (route: ServiceRoute) => `--${flag} ${routeText(route.listen.host, route.listen.port, route.service)}`;
   const servers = routes.map((route) => ({ route, server: create(route), listening: false }));
   return {
     async listen() {

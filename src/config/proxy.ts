@@ -2,7 +2,7 @@
 // (units in the names).
 import { BALANCERS, type BalancerName } from '../balancer/balancer.js';
 import { prefixProblem } from '../http/route.js';
-import type { ListenAddress, ServiceRoute } from '../listen.js';
+import { routeText, type ListenAddress, type ServiceRoute } from '../listen.js';
 import { hostPort, serviceNameProblem, type Layout } from '../znode/layout.js';
 import {
   buildConfig, checked, ConfigError, integer, LOG_LEVELS, oneOf, parseBoolean, parseBytes, parseDurationMs, parseListen,
@@ -123,6 +123,6 @@ function checkServiceRoutes(config: ProxyConfig): void {
   };
   if (config.listen) claim(config.listen, '--listen');
   claim(config.admin, '--admin');
-  for (const route of config.tcp) claim(route.listen, `--tcp ${hostPort(route.listen.host, route.listen.port)}=${route.service}`);
-  for (const route of config.thrift) claim(route.listen, `--thrift ${hostPort(route.listen.host, route.listen.port)}=${route.service}`);
+  for (const route of config.tcp) claim(route.listen, `--tcp ${routeText(route.listen.host, route.listen.port, route.service)}`);
+  for (const route of config.thrift) claim(route.listen, `--thrift ${routeText(route.listen.host, route.listen.port, route.service)}`);
 }

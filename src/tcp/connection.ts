@@ -104,37 +104,11 @@ export async function proxyConnection(caller: Socket, service: string, ctx: TcpC
     stats.connections.ok += 1;
     stats.active += 1;
     ctx.open.set(instance.uid, (ctx.open.get(instance.uid) ?? 0) + 1);
-    up.setNoDelay(true);
     down.off('data', hold);
     down.off('end', ended);
     for (const chunk of held) up.write(chunk);
     held.length = 0;
-    // One listener per direction: count, write, pause on a full socket until it drains (what
-    // pipe() does, without its extra machinery); activity is a counter the idle sweep reads.
     const activity = ctx.track(down, up);
-    const resumeDown = () => down.resume();
-    const resumeUp = () => up.resume();
-    down.on('data', (chunk: Buffer) => {
-      stats.bytesIn += chunk.length;
-      activity.bytes += chunk.length;
-      if (!up.write(chunk)) {
-        down.pause();
-        up.once('drain', resumeDown);
-      }
-    });
-    up.on('data', (chunk: Buffer) => {
-      stats.bytesOut += chunk.length;
-      activity.bytes += chunk.length;
-      if (!down.write(chunk)) {
-        up.pause();
-        down.once('drain', resumeUp);
-      }
-    });
-    // Half-close passed on: a caller that shuts its write side still gets the reply.
-    down.once('end', () => up.end());
-    up.once('end', () => down.end());
-    if (callerEnded) up.end();
-    else down.resume();
     let upstreamError: Error | undefined;
     up.on('error', (err) => (upstreamError = err));
     return new Promise((resolve) => {
@@ -148,15 +122,30 @@ export async function proxyConnection(caller: Socket, service: string, ctx: TcpC
         else ctx.open.delete(instance.uid);
         resolve(upstreamError ? { kind: 'response-interrupted', status: 0, code: errorCode(upstreamError) } : { kind: 'ok', status: 0 });
       };
-      // An error or a close on one side closes the other.
-      down.once('close', () => {
-        up.destroy();
-        closed();
-      });
-      up.once('close', () => {
-        down.destroy();
-        closed();
-      });
+      // One listener per direction: count, write, pause on a full socket until it drains (what
+      // pipe() does, without its extra machinery); activity is a counter the idle sweep reads.
+      const relay = (from: Socket, to: Socket, counter: 'bytesIn' | 'bytesOut') => {
+        const resume = () => from.resume();
+        from.on('data', (chunk: Buffer) => {
+          stats[counter] += chunk.length;
+          activity.bytes += chunk.length;
+          if (!to.write(chunk)) {
+            from.pause();
+            to.once('drain', resume);
+          }
+        });
+        // Half-close passed on: a caller that shuts its write side still gets the reply.
+        from.once('end', () => to.end());
+        // An error or a close on one side closes the other.
+        from.once('close', () => {
+          to.destroy();
+          closed();
+        });
+      };
+      relay(down, up, 'bytesIn');
+      relay(up, down, 'bytesOut');
+      if (callerEnded) up.end();
+      else down.resume();
     });
   }
 }

@@ -202,8 +202,8 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
       } finally {
         this.#cancels.delete(cancel);
         this.#inFlight -= 1;
-        this.#count(message.name, outcome!);
-        deps.onCall?.(service, this.#methodLabel(message.name), outcome!, performance.now() - startedAt);
+        const method = this.#count(message.name, outcome!);
+        deps.onCall?.(service, method, outcome!, performance.now() - startedAt);
         if (draining && this.#inFlight === 0) this.end();
       }
     }
@@ -212,16 +212,14 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
       if (bytes && !this.#gone) this.#socket.write(bytes);
     }
 
-    #methodLabel(method: string): string {
+    /** Counts the call under its method, or `other` past METHOD_LABELS names; returns the label. */
+    #count(method: string, outcome: ThriftCallOutcome): string {
       const calls = this.#stats.calls;
-      return calls.has(method) || calls.size < METHOD_LABELS ? method : 'other';
-    }
-
-    #count(method: string, outcome: ThriftCallOutcome): void {
-      const label = this.#methodLabel(method);
-      let byOutcome = this.#stats.calls.get(label);
-      if (!byOutcome) this.#stats.calls.set(label, (byOutcome = new Map()));
+      const label = calls.has(method) || calls.size < METHOD_LABELS ? method : 'other';
+      let byOutcome = calls.get(label);
+      if (!byOutcome) calls.set(label, (byOutcome = new Map()));
       byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
+      return label;
     }
   }
 

@@ -16,7 +16,10 @@ export type Exchange =
 
 /** One upstream connection: one call at a time, the reply delimited in the caller's format. */
 export class UpstreamConnection {
-  readonly key: string;
+  /** The instance's `host:port`. */
+  readonly address: string;
+  /** Which idle list it goes back to: the caller's format. */
+  readonly format: string;
   readonly #socket: Socket;
   readonly #fmt: ThriftFormat;
   readonly #limits: ThriftLimits;
@@ -24,8 +27,9 @@ export class UpstreamConnection {
   #waiting: ((e: Exchange) => void) | undefined;
   #closed = false;
 
-  constructor(key: string, socket: Socket, fmt: ThriftFormat, limits: ThriftLimits) {
-    this.key = key;
+  constructor(address: string, socket: Socket, fmt: ThriftFormat, limits: ThriftLimits) {
+    this.address = address;
+    this.format = formatKey(fmt);
     this.#socket = socket;
     this.#fmt = fmt;
     this.#limits = limits;
@@ -99,6 +103,8 @@ export class UpstreamConnection {
   }
 }
 
+const formatKey = (fmt: ThriftFormat) => `${fmt.transport}|${fmt.protocol}`;
+
 export interface UpstreamPoolOptions {
   readonly connectTimeoutMs: number;
   readonly limits: ThriftLimits;
@@ -107,7 +113,8 @@ export interface UpstreamPoolOptions {
 /** Idle upstream connections per instance address and format. */
 export class UpstreamPool {
   readonly #options: UpstreamPoolOptions;
-  readonly #idle = new Map<string, UpstreamConnection[]>();
+  /** Idle connections by instance address, then by format. */
+  readonly #idle = new Map<string, Map<string, UpstreamConnection[]>>();
   readonly #all = new Set<UpstreamConnection>();
 
   constructor(options: UpstreamPoolOptions) {
@@ -116,15 +123,14 @@ export class UpstreamPool {
 
   /** An idle connection to `instance` in `fmt`, or a new one; or how connecting failed. */
   acquire(instance: Instance, fmt: ThriftFormat, remainingMs: number, cancel: Cancellation): Promise<UpstreamConnection | TryOutcome> {
-    const key = `${instance.address}|${fmt.transport}|${fmt.protocol}`;
-    const idle = this.#idle.get(key);
+    const idle = this.#idle.get(instance.address)?.get(formatKey(fmt));
     while (idle && idle.length > 0) {
       const conn = idle.pop()!;
       if (!conn.closed) return Promise.resolve(conn);
     }
     return connectInstance(instance, { timeoutMs: Math.min(this.#options.connectTimeoutMs, remainingMs), cancel }).then((socket) => {
       if (!(socket instanceof Socket)) return socket;
-      const conn = new UpstreamConnection(key, socket, fmt, this.#options.limits);
+      const conn = new UpstreamConnection(instance.address, socket, fmt, this.#options.limits);
       this.#all.add(conn);
       socket.once('close', () => this.#all.delete(conn));
       return conn;
@@ -134,16 +140,18 @@ export class UpstreamPool {
   /** Back to the idle list after a whole exchange. */
   release(conn: UpstreamConnection): void {
     if (conn.closed) return;
-    let idle = this.#idle.get(conn.key);
-    if (!idle) this.#idle.set(conn.key, (idle = []));
+    let byFormat = this.#idle.get(conn.address);
+    if (!byFormat) this.#idle.set(conn.address, (byFormat = new Map()));
+    let idle = byFormat.get(conn.format);
+    if (!idle) byFormat.set(conn.format, (idle = []));
     idle.push(conn);
   }
 
   /** Closes the connections to addresses no service lists any more. */
   forget(addresses: readonly string[]): void {
     const gone = new Set(addresses);
-    for (const conn of this.#all) if (gone.has(conn.key.slice(0, conn.key.indexOf('|')))) conn.destroy();
-    for (const key of [...this.#idle.keys()]) if (gone.has(key.slice(0, key.indexOf('|')))) this.#idle.delete(key);
+    for (const conn of this.#all) if (gone.has(conn.address)) conn.destroy();
+    for (const address of addresses) this.#idle.delete(address);
   }
 
   /** Upstream connections open now (idle or busy). */
