@@ -250,8 +250,9 @@ export async function startThriftServer(name: string, options: ThriftWire & { po
     port: bound,
     connections: () => accepted,
     close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
+      // Stop accepting first: a connection arriving between the two would keep close() waiting.
       server.close(() => resolve());
+      for (const s of sockets) s.destroy();
     }),
   };
 }
