@@ -85,8 +85,8 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
   const discovery = createDiscovery(
     {
       zookeeper: config.zookeeper,
-      // TCP routes name their services up front: watched from the start.
-      services: [...new Set([...config.tcp, ...config.thrift].map((route) => route.service))],
+      // --services, and the services TCP and Thrift routes name: watched from the start.
+      services: [...new Set([...config.services, ...[...config.tcp, ...config.thrift].map((route) => route.service)])],
       basePath: config.basePath,
       layout: config.layout,
       keepLastOnEmpty: config.keepLastOnEmpty,
@@ -107,9 +107,9 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
   let connecting: ConnectState | undefined;
   const readiness = (): Readiness => {
     if (draining) return { ready: false, reason: 'draining', message: 'shutting down: finishing requests in flight' };
-    if (!discovery.loaded) {
+    if (!discovery.loaded || !discovery.eagerLoaded) {
       if (connecting?.failed) return { ready: false, reason: 'zookeeper_unreachable', message: connecting.failed.message };
-      return { ready: false, reason: 'starting', message: 'reading the service list from ZooKeeper' };
+      return { ready: false, reason: 'starting', message: discovery.loaded ? `reading the services watched from the start (${discovery.eagerPending().join(', ')})` : 'reading the service list from ZooKeeper' };
     }
     const problem = deps.notServing?.();
     return problem === undefined ? { ready: true } : { ready: false, reason: 'starting', message: problem };

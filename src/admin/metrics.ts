@@ -243,6 +243,7 @@ export function registerDiscoveryMetrics(registry: Registry, discovery: Discover
   });
   fromStats('zkroute_zookeeper_reconnects_total', 'Reconnections of the ZooKeeper session (same session).', () => discovery.session.stats().reconnects);
   fromStats('zkroute_zookeeper_expiries_total', 'ZooKeeper sessions lost to expiry (a new one is opened).', () => discovery.session.stats().expiries);
+  fromStats('zkroute_empty_sets_ignored_total', 'Reads that listed no instance for a service that had some, not applied (--keep-last-on-empty).', () => discovery.stats().emptySetsIgnored);
   new Counter({
     name: 'zkroute_znodes_malformed_total', help: 'Instance znodes skipped because their data is unusable, by reason.', labelNames: ['reason'], registers: [registry],
     collect() {

@@ -14,6 +14,8 @@ export interface ProxyConfig extends ZookeeperConfig {
   readonly basePath: string;
   readonly layout: Layout;
   readonly keepLastOnEmpty: boolean;
+  /** Services watched from the start (`/readyz` waits for their first snapshots); others on first use. */
+  readonly services: readonly string[];
   /** The HTTP listener; null with `--listen none` (a proxy of TCP listeners only). */
   readonly listen: ListenAddress | null;
   readonly admin: ListenAddress;
@@ -77,6 +79,7 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('prefix', 'prefix', checked(prefixProblem), '/svc', 'route prefix: <prefix>/<service>/<path>'),
   BASE_PATH,
   LAYOUT,
+  spec('services', 'services', checked(serviceNameProblem), '', 'services watched from the start, comma list (/readyz waits for their first read); others are watched on first use', { multiple: true }),
   spec('keep-last-on-empty', 'keepLastOnEmpty', parseBoolean, 'true', 'keep routing to the last set when ZooKeeper lists none'),
   spec('balancer', 'balancer', oneOf(BALANCERS), 'random', 'random, round-robin or p2c (fewest in flight of two)'),
   spec('preserve-host', 'preserveHost', parseBoolean, 'false', "send the caller's Host header instead of the instance's host:port", { boolean: true }),

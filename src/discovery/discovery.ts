@@ -149,6 +149,16 @@ export class Discovery extends EventEmitter implements InstanceSource {
     return this.#baseLoaded;
   }
 
+  /** True once every service watched from the start (`services`) has had its first snapshot. */
+  get eagerLoaded(): boolean {
+    return this.eagerPending().length === 0;
+  }
+
+  /** The services watched from the start whose first snapshot is not in yet. */
+  eagerPending(): string[] {
+    return (this.#options.services ?? []).filter((service) => !this.#caches.get(service)?.loaded);
+  }
+
   /** True when the base path itself is missing in ZooKeeper. */
   get baseMissing(): boolean {
     return this.#baseMissing;
