@@ -1,5 +1,5 @@
 import test from 'ava';
-import net from 'node:net';
+import { jsonBody, rawExchange } from '../helpers/raw.js';
 import { connectZk, type ZkClient } from '../../src/zookeeper/client.js';
 import { register, startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { Upstream } from '../helpers/upstream.js';
@@ -29,33 +29,7 @@ test.after.always(async () => {
 });
 
 /** Writes raw bytes to the proxy and returns everything it answers until it closes (bounded). */
-function raw(payload: string | string[], gapMs = 0, timeoutMs = 5000): Promise<{ text: string; elapsedMs: number }> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const socket = net.connect(proxy.app.address().port, '127.0.0.1');
-    let text = '';
-    const timer = setTimeout(() => socket.destroy(), timeoutMs);
-    socket.on('data', (c) => (text += c.toString()));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ text, elapsedMs: Date.now() - started });
-    });
-    const parts = Array.isArray(payload) ? payload : [payload];
-    let i = 0;
-    const next = () => {
-      if (i >= parts.length || socket.destroyed) return;
-      socket.write(parts[i++]!);
-      if (gapMs > 0) setTimeout(next, gapMs);
-      else next();
-    };
-    socket.on('connect', next);
-  });
-}
-
-function jsonBody(text: string): Record<string, unknown> {
-  return JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4));
-}
+const raw = (payload: string | string[], gapMs = 0, timeoutMs = 5000) => rawExchange(proxy.app.address().port, payload, gapMs, timeoutMs);
 
 const invalid = ['/svc/', '/svc', '/svc/..', '/svc/.', '/svc/%2e%2e/x', '/svc/%2E/x', '/svc/a%00b/x', `/svc/${'x'.repeat(129)}/y`, '/svc/bad$name/x', '/svc/a%2Fb/x', '/svc/%zz/x'];
 for (const path of invalid) {
