@@ -2,6 +2,7 @@
 // Only this file, control.ts, plane.ts, cluster/ and cli/ create real dependencies; every part takes its own
 // as arguments.
 import type { Logger } from 'pino';
+import { AddressPolicy } from './address-policy.js';
 import type { MetricsText } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
 import { createControl, describeListeners, httpAddress, type ProxyRuntime } from './control.js';
@@ -25,9 +26,10 @@ export interface App extends ProxyRuntime {
 /** Builds the proxy; call start() to run it. */
 export function createApp(config: ProxyConfig, deps: AppDeps): App {
   const logger = deps.logger;
-  const control = createControl(config, { logger, healthView: () => plane.healthView() });
+  const addressPolicy = new AddressPolicy(config.allowUpstream);
+  const control = createControl(config, { logger, healthView: () => plane.healthView(), addressPolicy });
   const { discovery, metrics } = control;
-  const plane = createProxyPlane(config, { source: discovery, logger, registry: control.registry, ...(deps.random ? { random: deps.random } : {}) });
+  const plane = createProxyPlane(config, { source: discovery, logger, registry: control.registry, addressPolicy, ...(deps.random ? { random: deps.random } : {}) });
   let closing: Promise<void> | undefined;
 
   return {

@@ -1,7 +1,10 @@
 // The ZooKeeper and operator side every proxy runtime has, one process (app.ts) or a cluster's
 // primary (cluster/primary.ts): Discovery built from the config, its metrics, the admin port,
 // readiness, connecting with retries, and closing after the traffic.
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { ConfigError } from './config/options.js';
+import type { AddressPolicy } from './address-policy.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer, type Readiness } from './admin/admin-server.js';
@@ -60,6 +63,8 @@ export interface ControlDeps {
   readonly metrics?: (registry: Registry) => MetricsText;
   /** Once the table is read: why the proxy cannot serve yet, if it cannot. */
   readonly notServing?: () => string | undefined;
+  /** Instance addresses refused at decode; the admin address is added to it once bound. */
+  readonly addressPolicy: AddressPolicy;
 }
 
 export interface Control {
@@ -79,6 +84,19 @@ export interface Control {
   close(): Promise<void>;
 }
 
+/** The token in `--admin-token-file` (whitespace around it ignored); a ConfigError naming the file if unusable. */
+export function readAdminToken(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--admin-token-file ${JSON.stringify(file)}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const token = text.trim();
+  if (token.length < 16 || /\s/.test(token)) throw new ConfigError(`--admin-token-file ${JSON.stringify(file)}: expected one token of at least 16 characters without spaces`);
+  return token;
+}
+
 export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
   const { logger } = deps;
   const auth = zookeeperAuth(config);
@@ -95,7 +113,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
       nativeLogLevel: config.zookeeperNativeLogLevel,
       ...(auth ? { auth } : {}),
     },
-    { logger },
+    { logger, addressRefusal: (host, port) => deps.addressPolicy.refusal(host, port) },
   );
   const registry = createRegistry();
   registerDiscoveryMetrics(registry, discovery);
@@ -114,7 +132,8 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
     const problem = deps.notServing?.();
     return problem === undefined ? { ready: true } : { ready: false, reason: 'starting', message: problem };
   };
-  const admin: Server = createAdminServer({ discovery, healthView: deps.healthView, metrics, readiness, logger });
+  const token = config.adminTokenFile ? readAdminToken(config.adminTokenFile) : undefined;
+  const admin: Server = createAdminServer({ discovery, healthView: deps.healthView, metrics, readiness, logger, ...(token ? { token } : {}) });
 
   return {
     discovery,
@@ -125,6 +144,8 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
     async listen() {
       await listen(admin, config.admin, '--admin');
       listening = true;
+      const adminAt = bound(admin, config.admin);
+      deps.addressPolicy.addOwn(adminAt.host, adminAt.port);
       admin.on('error', (err) => logger.error({ err }, 'admin server error'));
     },
     connect: () => new Promise<void>((resolve) => {

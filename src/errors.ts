@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   unknown_service: 404,
   request_timeout: 408,
   headers_too_large: 431,
+  loop_detected: 508,
   upstream_unavailable: 502,
   no_providers: 503,
   discovery_unavailable: 503,

@@ -32,6 +32,8 @@ export const DEADLINE_CODE = 'DEADLINE';
 export const CONNECT_ERRORS: ReadonlySet<string> = new Set([
   'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL',
   'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'UND_ERR_CONNECT_TIMEOUT',
+  // A host name that resolved to an address AddressPolicy refuses: nothing was sent.
+  'FORBIDDEN_ADDRESS',
 ]);
 
 /** The `code` of an error, or UNKNOWN. */

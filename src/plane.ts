@@ -3,6 +3,7 @@
 // (app.ts); in cluster mode each worker's copy of the primary's table is (cluster/worker.ts).
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { AddressPolicy } from './address-policy.js';
 import { registerProxyMetrics, registerTcpMetrics, registerThriftMetrics } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
 import type { InstanceSource } from './discovery/source.js';
@@ -21,6 +22,8 @@ export interface PlaneDeps {
   /** Request and health metrics are registered here. */
   readonly registry: Registry;
   readonly random?: () => number;
+  /** Host names checked at connect; every bound listener is added to it as an own address. */
+  readonly addressPolicy?: AddressPolicy;
 }
 
 /** Where the plane listens: HTTP (unless `--listen none`) and every TCP route. */
@@ -45,7 +48,7 @@ export interface ProxyPlane {
 /** Builds the data plane; call listen() to serve. */
 export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPlane {
   const { logger, source } = deps;
-  const core = createUpstreamCore(config, { source, logger, ...(deps.random ? { random: deps.random } : {}) });
+  const core = createUpstreamCore(config, { source, logger, ...(deps.random ? { random: deps.random } : {}), ...(deps.addressPolicy ? { addressPolicy: deps.addressPolicy } : {}) });
   const onRequestDone = registerProxyMetrics(deps.registry, { table: source.table, health: core.health });
   const listen = config.listen;
   const http: HttpListener | undefined = listen ? createHttpListener({ ...config, listen }, { provider: core.provider, logger, onRequestDone }) : undefined;
@@ -74,6 +77,8 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
       await http?.listen();
       await tcp.listen();
       await thrift.listen();
+      const bound = [http?.address(), ...tcp.addresses(), ...thrift.addresses()];
+      for (const at of bound) if (at) deps.addressPolicy?.addOwn(at.host, at.port);
     },
     addresses: () => ({ http: http?.address(), tcp: tcp.addresses(), thrift: thrift.addresses() }),
     healthView: () => {

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { DiscoveryStats } from '../discovery/discovery.js';
@@ -19,6 +20,18 @@ export interface AdminDeps {
   readonly metrics: MetricsText;
   readonly readiness: () => Readiness;
   readonly logger: Logger;
+  /** When set, /providers and /metrics need `Authorization: Bearer <token>`. */
+  readonly token?: string;
+}
+
+/** Does the request carry the bearer token (compared in constant time)? */
+function authorized(req: IncomingMessage, token: string): boolean {
+  const header = req.headers.authorization ?? '';
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) return false;
+  const given = Buffer.from(match[1]!);
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -89,6 +102,10 @@ export function createAdminServer(deps: AdminDeps): Server {
       return r.ready
         ? json(res, 200, { status: 'ready', staleSeconds: stale, zookeeper: deps.discovery.stats().session.state })
         : json(res, 503, { status: 'not_ready', reason: r.reason, message: r.message, staleSeconds: stale });
+    }
+    if (deps.token !== undefined && (path === '/metrics' || path === '/providers' || path.startsWith('/providers/')) && !authorized(req, deps.token)) {
+      res.setHeader('www-authenticate', 'Bearer realm="zkroute admin"');
+      return json(res, 401, { error: 'unauthorized', message: `${path} needs Authorization: Bearer <token> (the token in --admin-token-file)` });
     }
     if (path === '/metrics') {
       const text = await deps.metrics.render();

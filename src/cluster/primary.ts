@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { AppDeps } from '../app.js';
 import type { ProxyConfig } from '../config/proxy.js';
+import { AddressPolicy } from '../address-policy.js';
 import { createControl, describeListeners, httpAddress, type ProxyRuntime } from '../control.js';
 import type { Instance, SetDelta } from '../discovery/provider-table.js';
 import { IDLE_HEALTH, mergeHealth, type HealthView, type InstanceHealthView } from '../health/view.js';
@@ -40,8 +41,12 @@ type Reply = Extract<ToPrimary, { zkroute: 'health' | 'metrics' }>;
 export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): ClusterPrimary {
   const logger = deps.logger.child({ role: 'primary' });
   const fork = deps.fork ?? (() => cluster.fork());
+  // The workers bind the listeners: their configured addresses are the primary's own.
+  const addressPolicy = new AddressPolicy(config.allowUpstream);
+  for (const at of [config.listen, ...config.tcp.map((r) => r.listen), ...config.thrift.map((r) => r.listen)]) if (at) addressPolicy.addOwn(at.host, at.port);
   const control = createControl(config, {
     logger,
+    addressPolicy,
     healthView: () => healthView(),
     // The primary's own metrics (ZooKeeper, process) plus every worker's, added up.
     metrics: (registry) => ({

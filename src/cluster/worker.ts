@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { createRegistry } from '../admin/metrics.js';
 import type { ProxyConfig } from '../config/proxy.js';
 import { isNotable, type InstanceHealthView } from '../health/view.js';
+import { AddressPolicy } from '../address-policy.js';
 import { createProxyPlane } from '../plane.js';
 import type { Channel, ToPrimary, ToWorker } from './messages.js';
 import { WorkerSource } from './worker-source.js';
@@ -23,7 +24,7 @@ export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<
   // The primary answers within its own first-snapshot wait (5 s); a little more here.
   const source = new WorkerSource({ resolveTimeoutMs: 6000 }, channel);
   const registry = createRegistry();
-  const plane = createProxyPlane(config, { source, logger, registry });
+  const plane = createProxyPlane(config, { source, logger, registry, addressPolicy: new AddressPolicy(config.allowUpstream) });
 
   let drainTimeoutMs = config.drainTimeoutMs;
   let drain!: () => void;

@@ -139,7 +139,8 @@ function rawValue(option: OptionSpec, flags: Readonly<Record<string, unknown>>, 
   const list = (text: string) => (option.multiple ? text.split(',').filter((v) => v !== '') : [text]);
   const flagValue = flags[option.flag];
   if (flagValue !== undefined && !(Array.isArray(flagValue) && flagValue.length === 0)) {
-    return { values: Array.isArray(flagValue) ? flagValue.map(String) : [String(flagValue)], source: `--${option.flag}` };
+    // A repeatable flag may also be given once as a comma list (`--services a,b`).
+    return { values: (Array.isArray(flagValue) ? flagValue.map(String) : [String(flagValue)]).flatMap(list), source: `--${option.flag}` };
   }
   const envValue = env[envName(option.flag)];
   if (envValue !== undefined && envValue !== '') return { values: list(envValue), source: envName(option.flag) };

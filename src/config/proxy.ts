@@ -1,5 +1,6 @@
 // `zkroute proxy`: its options, in the order the help lists them, and its frozen configuration
 // (units in the names).
+import { cidrProblem } from '../address-policy.js';
 import { BALANCERS, type BalancerName } from '../balancer/balancer.js';
 import { prefixProblem } from '../http/route.js';
 import { routeText, type ListenAddress, type ServiceRoute } from '../listen.js';
@@ -14,6 +15,8 @@ export interface ProxyConfig extends ZookeeperConfig {
   readonly basePath: string;
   readonly layout: Layout;
   readonly keepLastOnEmpty: boolean;
+  /** CIDRs instances must be in (empty: anything but link-local); own addresses always refused. */
+  readonly allowUpstream: readonly string[];
   /** Services watched from the start (`/readyz` waits for their first snapshots); others on first use. */
   readonly services: readonly string[];
   /** The HTTP listener; null with `--listen none` (a proxy of TCP listeners only). */
@@ -31,6 +34,10 @@ export interface ProxyConfig extends ZookeeperConfig {
   readonly prefix: string;
   readonly balancer: BalancerName;
   readonly preserveHost: boolean;
+  /** Forward `.` and `..` path segments as sent instead of resolving them inside the service. */
+  readonly noNormalizePath: boolean;
+  /** A file holding the bearer token /providers and /metrics require ('' : open). */
+  readonly adminTokenFile: string;
   readonly connectTimeoutMs: number;
   readonly tryTimeoutMs: number;
   readonly deadlineMs: number;
@@ -69,6 +76,7 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   ZOOKEEPER,
   spec('listen', 'listen', parseListenOrNone, '127.0.0.1:4700', 'address to serve HTTP callers on, or none (TCP listeners only)'),
   spec('admin', 'admin', parseListen, '127.0.0.1:4701', 'admin address: /healthz /readyz /providers /metrics'),
+  spec('admin-token-file', 'adminTokenFile', (raw) => raw.trim(), '', 'a file holding a token: /providers and /metrics then need Authorization: Bearer <token> (/healthz, /readyz stay open)'),
   spec('tcp', 'tcp', parseServiceRoute, '', 'a TCP listener LISTEN=SERVICE: each connection goes to an instance of SERVICE (env and file: a list)', { multiple: true }),
   spec('tcp-idle-timeout', 'tcpIdleTimeoutMs', parseDurationMs, '1h', 'a TCP connection silent both ways this long is closed'),
   spec('thrift', 'thrift', parseServiceRoute, '', 'a Thrift listener LISTEN=SERVICE: each call goes to an instance of SERVICE (env and file: a list)', { multiple: true }),
@@ -81,8 +89,10 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   LAYOUT,
   spec('services', 'services', checked(serviceNameProblem), '', 'services watched from the start, comma list (/readyz waits for their first read); others are watched on first use', { multiple: true }),
   spec('keep-last-on-empty', 'keepLastOnEmpty', parseBoolean, 'true', 'keep routing to the last set when ZooKeeper lists none'),
+  spec('allow-upstream', 'allowUpstream', checked(cidrProblem), '', 'CIDRs instance addresses must be in, comma list (default: all but link-local 169.254.0.0/16 and fe80::/10); zkroute\'s own addresses are always refused', { multiple: true }),
   spec('balancer', 'balancer', oneOf(BALANCERS), 'random', 'random, round-robin or p2c (fewest in flight of two)'),
   spec('preserve-host', 'preserveHost', parseBoolean, 'false', "send the caller's Host header instead of the instance's host:port", { boolean: true }),
+  spec('no-normalize-path', 'noNormalizePath', parseBoolean, 'false', 'forward "." and ".." path segments as sent (default: resolved inside the service, never above its root)', { boolean: true }),
   spec('connect-timeout', 'connectTimeoutMs', parseDurationMs, '1s', 'upstream TCP connect limit per try'),
   spec('try-timeout', 'tryTimeoutMs', parseDurationMs, '15s', 'per-try limit on waiting for response headers'),
   spec('deadline', 'deadlineMs', parseDurationMs, '30s', 'overall limit until response headers, retries included'),

@@ -4,7 +4,7 @@ import { isValidServiceName, sequentialServiceName, watchedParent, type Layout }
 import type { ZkAuth } from '../zookeeper/client.js';
 import { ZkSession, type ZkSessionStats } from '../zookeeper/session.js';
 import { ChildrenWatcher, type ChildNode, type ChildrenSnapshot } from './children-watcher.js';
-import { InstanceDecoder } from './instance-decoder.js';
+import { InstanceDecoder, type AddressRefusal } from './instance-decoder.js';
 import { Limiter } from './limiter.js';
 import { ProviderTable, type Instance, type SetDelta } from './provider-table.js';
 import { ServiceCache } from './service-cache.js';
@@ -33,6 +33,8 @@ export interface DiscoveryDeps {
   readonly logger: Logger;
   /** A session to use instead of opening one (it is then closed by its owner, not here). */
   readonly session?: ZkSession;
+  /** Refuses instance addresses (AddressPolicy): skipped and counted as `forbidden_address`. */
+  readonly addressRefusal?: AddressRefusal;
 }
 
 export interface DiscoveryStats {
@@ -96,7 +98,7 @@ export class Discovery extends EventEmitter implements InstanceSource {
     this.basePath = options.basePath ?? '/providers';
     this.layout = options.layout ?? 'nested';
     this.#logger = deps.logger.child({ component: 'discovery' });
-    this.#decoder = new InstanceDecoder(this.#logger);
+    this.#decoder = new InstanceDecoder(this.#logger, deps.addressRefusal);
     this.table = new ProviderTable({ keepLastOnEmpty: options.keepLastOnEmpty ?? true });
     this.table.on('change', (service: string, instances: readonly Instance[], delta: SetDelta) => {
       if (this.#logger.isLevelEnabled('info')) {

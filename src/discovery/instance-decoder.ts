@@ -19,14 +19,19 @@ export interface DecoderStats {
 }
 
 /** Decodes children of every service of one discovery client. */
+/** Why an instance address may not be used (AddressPolicy.refusal), or undefined. */
+export type AddressRefusal = (host: string, port: number) => string | undefined;
+
 export class InstanceDecoder {
   readonly #logger: Logger;
+  readonly #refusal: AddressRefusal | undefined;
   readonly #seen = new Set<string>();
   readonly #byReason: Record<string, number> = {};
   #malformed = 0;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, refusal?: AddressRefusal) {
     this.#logger = logger;
+    this.#refusal = refusal;
   }
 
   /** The child's instance; unusable data is counted and logged once per znode version. */
@@ -38,6 +43,11 @@ export class InstanceDecoder {
       return { czxid: stat.czxid, version: stat.version, instance: undefined };
     }
     const { endpoint } = result;
+    const refused = this.#refusal?.(endpoint.host, endpoint.port);
+    if (refused) {
+      this.#noteMalformed(service, child, 'forbidden_address', refused);
+      return { czxid: stat.czxid, version: stat.version, instance: undefined };
+    }
     const instance: Instance = Object.freeze({
       ...endpoint,
       service,

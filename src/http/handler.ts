@@ -8,7 +8,7 @@ import { Cancellation, CLIENT_GONE } from '../upstream/cancellation.js';
 import type { ServiceProvider } from '../upstream/provider.js';
 import { runTries } from '../upstream/retry.js';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
-import { upstreamRequestHeaders } from './headers.js';
+import { hasPassedThrough, upstreamRequestHeaders } from './headers.js';
 import { prepareBody, type PreparedBody } from './request-body.js';
 import { isRetryable } from './retry-policy.js';
 import { parseRoute, routeError } from './route.js';
@@ -25,12 +25,16 @@ export interface HandlerOptions {
   readonly tryTimeoutMs: number;
   /** Overall limit, all tries included, until response headers. */
   readonly deadlineMs: number;
+  /** `--no-normalize-path`: forward dot segments as sent. */
+  readonly noNormalizePath: boolean;
 }
 
 export interface HandlerDeps {
   readonly provider: ServiceProvider;
   readonly forwarder: Forwarder;
   readonly logger: Logger;
+  /** This process's Via entry (see viaEntry): appended upstream; a request carrying it is a loop. */
+  readonly via: string;
   /** Called once per request that reached a service (metrics hook). */
   readonly onRequestDone?: (done: RequestDone) => void;
 }
@@ -78,9 +82,12 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
     const startedAt = performance.now();
     const method = req.method ?? 'GET';
 
-    const route = parseRoute(req.url ?? '/', options.prefix);
+    const route = parseRoute(req.url ?? '/', options.prefix, !options.noNormalizePath);
     if (route.kind !== 'service') return reject(res, routeError(route, req.url ?? '', options.prefix)!, '', method, startedAt);
     const { service } = route;
+    if (req.headers.via !== undefined && hasPassedThrough(req.headers.via, deps.via)) {
+      return reject(res, new ProxyError('loop_detected', `this request already passed through this proxy (Via: ${deps.via}): an instance of ${service} points back at it`, service), '', method, startedAt);
+    }
 
     // The common case (a watched service with instances) stays synchronous.
     if (!provider.known(service)) {
@@ -102,7 +109,7 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
       return done({ service, method, status: 0, tries: 0, durationMs: performance.now() - startedAt, outcome: 'body_aborted' });
     }
 
-    const headers = upstreamRequestHeaders(req.headers, { peer: req.socket.remoteAddress, proto: 'http', prefix: route.prefix, host: req.headers.host ?? '' });
+    const headers = upstreamRequestHeaders(req.headers, { peer: req.socket.remoteAddress, proto: 'http', prefix: route.prefix, host: req.headers.host ?? '', via: deps.via });
     const request: ForwardRequest = { method, path: route.upstreamPath, headers, body: body.body, tryTimeoutMs: options.tryTimeoutMs, cancel };
     const result = await runTries(provider, {
       service,

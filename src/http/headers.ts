@@ -9,6 +9,17 @@ const HOP_BY_HOP = new Set([
 ]);
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-prefix']);
 
+/** This process's Via entry: `1.1 zkroute-<token>`, the token random per process so a loop through the same proxy is recognised. */
+export function viaEntry(token: string): string {
+  return `1.1 zkroute-${token}`;
+}
+
+/** Does the request already carry `entry` (it has passed through this very process)? */
+export function hasPassedThrough(via: string | string[] | undefined, entry: string): boolean {
+  if (via === undefined) return false;
+  return (Array.isArray(via) ? via.join(',') : via).split(',').some((part) => part.trim() === entry);
+}
+
 /** The header names a Connection header lists (themselves hop-by-hop), lower-cased. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
@@ -31,6 +42,8 @@ export interface ForwardedContext {
   readonly host: string;
   /** Keep `Connection: upgrade` and `Upgrade` (a WebSocket handshake). */
   readonly upgrade?: boolean;
+  /** This proxy's Via entry (`1.1 zkroute-<token>`), appended to the caller's. */
+  readonly via?: string;
 }
 
 /** Request headers for the upstream: hop-by-hop removed, Host set, X-Forwarded-* added. */
@@ -49,6 +62,10 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
   out['x-forwarded-proto'] = ctx.proto;
   if (incoming.host !== undefined) out['x-forwarded-host'] = incoming.host;
   out['x-forwarded-prefix'] = ctx.prefix;
+  if (ctx.via) {
+    const via = incoming.via;
+    out['via'] = via ? `${Array.isArray(via) ? via.join(', ') : via}, ${ctx.via}` : ctx.via;
+  }
   if (ctx.upgrade && incoming.upgrade !== undefined) {
     out['connection'] = 'upgrade';
     out['upgrade'] = incoming.upgrade;

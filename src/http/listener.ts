@@ -1,6 +1,8 @@
 // The HTTP protocol's listener: the callers' server, the request handler, WebSocket tunnels and
 // the forwarder with its pools, over the shared provider.
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import { viaEntry } from './headers.js';
 import type { Logger } from 'pino';
 import { bound, closeServer, listen, type ListenAddress } from '../listen.js';
 import type { ServiceProvider } from '../upstream/provider.js';
@@ -37,9 +39,10 @@ export interface HttpListener {
 /** Builds the HTTP listener; call listen() to serve. */
 export function createHttpListener(options: HttpListenerOptions, deps: HttpListenerDeps): HttpListener {
   const { logger, provider } = deps;
-  const forwarder: Forwarder = createUndiciForwarder(options);
-  const handler = createRequestHandler(options, { provider, forwarder, logger, ...(deps.onRequestDone ? { onRequestDone: deps.onRequestDone } : {}) });
-  const websocket = createWebSocketProxy({ ...options, idleTimeoutMs: options.websocketIdleTimeoutMs }, { provider, logger });
+  const forwarder: Forwarder = createUndiciForwarder({ ...options, lookupFor: (port) => provider.lookupFor(port) });
+  const via = viaEntry(randomBytes(4).toString('hex'));
+  const handler = createRequestHandler(options, { provider, forwarder, logger, via, ...(deps.onRequestDone ? { onRequestDone: deps.onRequestDone } : {}) });
+  const websocket = createWebSocketProxy({ ...options, idleTimeoutMs: options.websocketIdleTimeoutMs }, { provider, logger, via });
 
   let draining = false;
   let listening = false;

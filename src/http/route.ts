@@ -38,13 +38,40 @@ function decodeSegment(raw: string): string | undefined {
   }
 }
 
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+
+/**
+ * RFC 3986 remove_dot_segments on the path (the query is left alone), never above `/`:
+ * `/../../admin` -> `/admin`. A percent-encoded dot counts as a dot (an instance may decode it).
+ */
+export function removeDotSegments(target: string): string {
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  if (!DOT_SEGMENT.test(path)) return target;
+  const segments = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!;
+    const dots = segment.length <= 6 ? segment.replace(/%2e/gi, '.') : segment;
+    const last = i === segments.length - 1;
+    if (dots === '.' || dots === '..') {
+      if (dots === '..') out.pop();
+      if (last) out.push('');
+      continue;
+    }
+    out.push(segment);
+  }
+  return `/${out.join('/')}${q < 0 ? '' : target.slice(q)}`;
+}
+
 /**
  * Parses a request target against the prefix: `<prefix>/<service>/<rest>?<query>` routes to
  * `/<rest>?<query>` and `<prefix>/<service>` to `/`. The service segment is percent-decoded and
- * validated; the rest is passed on exactly as the client wrote it. Absolute-form targets
- * (`http://host/...`) are routed by their path.
+ * validated; the rest is passed on as the client wrote it, with dot segments resolved inside
+ * the service unless `normalize` is false. Absolute-form targets (`http://host/...`) are
+ * routed by their path.
  */
-export function parseRoute(target: string, prefix: string): Route {
+export function parseRoute(target: string, prefix: string, normalize = true): Route {
   let url = target;
   if (!url.startsWith('/')) {
     const scheme = /^https?:\/\/[^/?#]*/i.exec(url);
@@ -65,6 +92,7 @@ export function parseRoute(target: string, prefix: string): Route {
   const problem = serviceNameProblem(service);
   if (problem) return { kind: 'invalid_service', service, problem };
   const rest = after.slice(end);
-  const upstreamPath = rest === '' ? '/' : rest[0] === '?' ? `/${rest}` : rest;
+  const path = rest === '' ? '/' : rest[0] === '?' ? `/${rest}` : rest;
+  const upstreamPath = normalize ? removeDotSegments(path) : path;
   return { kind: 'service', service, upstreamPath, prefix: `${base}/${service}` };
 }

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { LookupFunction } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 import type { Instance } from '../discovery/provider-table.js';
 import { CONNECT_ERRORS, DEADLINE_CODE, errorCode, type TryOutcome } from '../outcome.js';
@@ -16,6 +17,8 @@ export interface UndiciForwarderOptions {
   readonly poolIdleTimeoutMs: number;
   /** Longest pause between response body chunks before the response is cut. */
   readonly bodyIdleTimeoutMs: number;
+  /** Resolves an instance's host name at connect, refusing forbidden results (AddressPolicy). */
+  readonly lookupFor?: (port: number) => LookupFunction | undefined;
 }
 
 /**
@@ -117,7 +120,7 @@ export class UndiciForwarder implements Forwarder {
       pool = new Pool(`http://${instance.address}`, {
         connections: null,
         pipelining: 1,
-        connect: { timeout: this.#options.connectTimeoutMs },
+        connect: { timeout: this.#options.connectTimeoutMs, ...this.#lookup(instance.port) },
         keepAliveTimeout: this.#options.poolIdleTimeoutMs,
         keepAliveMaxTimeout: this.#options.poolIdleTimeoutMs,
         bodyTimeout: this.#options.bodyIdleTimeoutMs,
@@ -125,6 +128,11 @@ export class UndiciForwarder implements Forwarder {
       this.#pools.set(instance.address, pool);
     }
     return pool;
+  }
+
+  #lookup(port: number): { lookup?: LookupFunction } {
+    const lookup = this.#options.lookupFor?.(port);
+    return lookup ? { lookup } : {};
   }
 
   forward(request: ForwardRequest, instance: Instance, res: ServerResponse): Promise<TryOutcome> {

@@ -9,7 +9,7 @@ import { DEADLINE_CODE, outcomeOfSocketError, type TryOutcome } from '../outcome
 import { Cancellation, CLIENT_GONE, DEADLINE_PASSED } from '../upstream/cancellation.js';
 import type { ServiceProvider } from '../upstream/provider.js';
 import { runTries } from '../upstream/retry.js';
-import { upstreamRequestHeaders } from './headers.js';
+import { hasPassedThrough, upstreamRequestHeaders } from './headers.js';
 import { parseRoute, routeError } from './route.js';
 
 export interface WebSocketOptions {
@@ -22,11 +22,14 @@ export interface WebSocketOptions {
   readonly deadlineMs: number;
   /** An established tunnel with no traffic either way for this long is closed. */
   readonly idleTimeoutMs: number;
+  readonly noNormalizePath: boolean;
 }
 
 export interface WebSocketDeps {
   readonly provider: ServiceProvider;
   readonly logger: Logger;
+  /** This process's Via entry (see viaEntry). */
+  readonly via: string;
 }
 
 export interface WebSocketProxy {
@@ -64,9 +67,10 @@ export function createWebSocketProxy(options: WebSocketOptions, deps: WebSocketD
 
   async function handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const startedAt = performance.now();
-    const route = parseRoute(req.url ?? '/', options.prefix);
+    const route = parseRoute(req.url ?? '/', options.prefix, !options.noNormalizePath);
     if (route.kind !== 'service') return rejectUpgrade(socket, routeError(route, req.url ?? '', options.prefix)!);
     const { service } = route;
+    if (hasPassedThrough(req.headers.via, deps.via)) return rejectUpgrade(socket, new ProxyError('loop_detected', `this handshake already passed through this proxy (Via: ${deps.via})`, service));
     if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
       return rejectUpgrade(socket, new ProxyError('bad_request', 'only WebSocket upgrades (GET, Upgrade: websocket) are proxied', service));
     }
@@ -112,6 +116,7 @@ export function createWebSocketProxy(options: WebSocketOptions, deps: WebSocketD
       prefix,
       host: options.preserveHost ? incoming.host ?? instance.address : instance.address,
       upgrade: true,
+      via: deps.via,
     });
     return new Promise<TryOutcome>((resolve) => {
       let settled = false;

@@ -83,7 +83,7 @@ export async function proxyConnection(caller: Socket, service: string, ctx: TcpC
     cancel,
     attempt: async (instance, remainingMs): Promise<TryOutcome> => {
       const tryStartedAt = performance.now();
-      const upstream = await connectInstance(instance, { timeoutMs: Math.min(ctx.options.connectTimeoutMs, remainingMs), cancel, allowHalfOpen: true });
+      const upstream = await connectInstance(instance, { timeoutMs: Math.min(ctx.options.connectTimeoutMs, remainingMs), cancel, allowHalfOpen: true, lookup: provider.lookupFor(instance.port) });
       if (!(upstream instanceof Socket)) return upstream;
       // Once connected, the connection lives as long as both sides want: no deadline.
       ctx.onConnected?.(service, performance.now() - tryStartedAt);

@@ -166,7 +166,7 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
           cancel,
           attempt: async (instance, remainingMs): Promise<TryOutcome> => {
             const tryStartedAt = performance.now();
-            const conn = await pool.acquire(instance, fmt, remainingMs, cancel);
+            const conn = await pool.acquire(instance, fmt, remainingMs, cancel, provider.lookupFor(instance.port));
             if (!('exchange' in conn)) return conn;
             // The reply wait: the per-try limit, or what is left of the deadline (then a deadline timeout).
             const left = remainingMs - (performance.now() - tryStartedAt);

@@ -1,7 +1,7 @@
 // Upstream connections for Thrift calls: per instance and format, one call in flight on each,
 // an idle one always reused before another is opened (the seed's TSimpleServer serves one
 // connection at a time).
-import { Socket } from 'node:net';
+import { Socket, type LookupFunction } from 'node:net';
 import type { Instance } from '../discovery/provider-table.js';
 import { DEADLINE_CODE, errorCode, type TryOutcome } from '../outcome.js';
 import { DEADLINE_PASSED, type Cancellation } from '../upstream/cancellation.js';
@@ -122,13 +122,13 @@ export class UpstreamPool {
   }
 
   /** An idle connection to `instance` in `fmt`, or a new one; or how connecting failed. */
-  acquire(instance: Instance, fmt: ThriftFormat, remainingMs: number, cancel: Cancellation): Promise<UpstreamConnection | TryOutcome> {
+  acquire(instance: Instance, fmt: ThriftFormat, remainingMs: number, cancel: Cancellation, lookup?: LookupFunction): Promise<UpstreamConnection | TryOutcome> {
     const idle = this.#idle.get(instance.address)?.get(formatKey(fmt));
     while (idle && idle.length > 0) {
       const conn = idle.pop()!;
       if (!conn.closed) return Promise.resolve(conn);
     }
-    return connectInstance(instance, { timeoutMs: Math.min(this.#options.connectTimeoutMs, remainingMs), cancel }).then((socket) => {
+    return connectInstance(instance, { timeoutMs: Math.min(this.#options.connectTimeoutMs, remainingMs), cancel, lookup }).then((socket) => {
       if (!(socket instanceof Socket)) return socket;
       const conn = new UpstreamConnection(instance.address, socket, fmt, this.#options.limits);
       this.#all.add(conn);

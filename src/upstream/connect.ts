@@ -1,6 +1,6 @@
 // Opening a TCP connection to an instance for one try (TCP and Thrift modes): bounded by the
 // connect timeout and the time the request has left, cut by its cancellation.
-import { connect, type Socket } from 'node:net';
+import { connect, type LookupFunction, type Socket } from 'node:net';
 import type { Instance } from '../discovery/provider-table.js';
 import { DEADLINE_CODE, errorCode, type TryOutcome } from '../outcome.js';
 import { DEADLINE_PASSED, type Cancellation } from './cancellation.js';
@@ -10,10 +10,10 @@ import { DEADLINE_PASSED, type Cancellation } from './cancellation.js';
  * (nothing was sent), a timeout is one too (CONNECT_TIMEOUT); the deadline or the caller
  * leaving end it as `timeout` or `client-aborted`.
  */
-export function connectInstance(instance: Instance, options: { readonly timeoutMs: number; readonly cancel: Cancellation; readonly allowHalfOpen?: boolean }): Promise<Socket | TryOutcome> {
+export function connectInstance(instance: Instance, options: { readonly timeoutMs: number; readonly cancel: Cancellation; readonly allowHalfOpen?: boolean; readonly lookup?: LookupFunction | undefined }): Promise<Socket | TryOutcome> {
   const { cancel } = options;
   return new Promise((resolve) => {
-    const socket = connect({ host: instance.host, port: instance.port, allowHalfOpen: options.allowHalfOpen ?? false });
+    const socket = connect({ host: instance.host, port: instance.port, allowHalfOpen: options.allowHalfOpen ?? false, ...(options.lookup ? { lookup: options.lookup } : {}) });
     const fail = (outcome: TryOutcome) => {
       clearTimeout(timer);
       cancel.onCancel(undefined);

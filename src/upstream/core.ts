@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createBalancer, type BalancerName } from '../balancer/index.js';
 import type { InstanceSource } from '../discovery/source.js';
 import { createOutlierDetector, type OutlierDetector, type OutlierOptions } from '../health/outlier-detector.js';
+import type { AddressPolicy } from '../address-policy.js';
 import { ServiceProvider } from './provider.js';
 
 export interface UpstreamCoreOptions extends OutlierOptions {
@@ -14,6 +15,8 @@ export interface UpstreamCoreDeps {
   readonly source: InstanceSource;
   readonly logger: Logger;
   readonly random?: () => number;
+  /** Checks host names after resolution, at connect (IP literals are checked by discovery). */
+  readonly addressPolicy?: AddressPolicy;
 }
 
 export interface UpstreamCore {
@@ -32,7 +35,8 @@ export interface UpstreamCore {
 export function createUpstreamCore(options: UpstreamCoreOptions, deps: UpstreamCoreDeps): UpstreamCore {
   const { source } = deps;
   const health = createOutlierDetector(options, { logger: deps.logger, ...(deps.random ? { random: deps.random } : {}) });
-  const provider = new ServiceProvider({ source, health, balancer: createBalancer(options.balancer, deps.random) });
+  const policy = deps.addressPolicy;
+  const provider = new ServiceProvider({ source, health, balancer: createBalancer(options.balancer, deps.random), ...(policy ? { lookupFor: (port: number) => policy.lookupFor(port) } : {}) });
   const releasers: ((addresses: readonly string[]) => void)[] = [];
   const addressRefs = new Map<string, number>();
   source.on('change', (_service, _instances, delta) => {

@@ -7,11 +7,14 @@ import type { InstanceSource, Resolution } from '../discovery/source.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
 import type { InstanceHealthView } from '../health/view.js';
 import type { TryOutcome } from '../outcome.js';
+import type { LookupFunction } from 'node:net';
 
 export interface ServiceProviderDeps {
   readonly source: InstanceSource;
   readonly health: OutlierDetector;
   readonly balancer: Balancer;
+  /** A connect-time lookup for an instance's host name that refuses forbidden results (see AddressPolicy). */
+  readonly lookupFor?: (port: number) => LookupFunction;
 }
 
 /**
@@ -23,6 +26,7 @@ export class ServiceProvider {
   readonly #source: InstanceSource;
   readonly #health: OutlierDetector;
   readonly #balancer: Balancer;
+  readonly #lookupFor: ((port: number) => LookupFunction) | undefined;
   readonly #inFlight = new Map<string, number>();
   readonly #ctx: { -readonly [K in keyof PickContext]: PickContext[K] };
 
@@ -30,6 +34,7 @@ export class ServiceProvider {
     this.#source = deps.source;
     this.#health = deps.health;
     this.#balancer = deps.balancer;
+    this.#lookupFor = deps.lookupFor;
     this.#ctx = { service: '', inFlight: (instance) => this.#inFlight.get(instance.uid) ?? 0 };
   }
 
@@ -74,6 +79,11 @@ export class ServiceProvider {
     if (n <= 0) this.#inFlight.delete(instance.uid);
     else this.#inFlight.set(instance.uid, n);
     this.#health.record(instance, outcome.kind, this.#source.instances(instance.service) ?? [instance]);
+  }
+
+  /** The lookup a protocol connects an instance's host name with (undefined: the system's). */
+  lookupFor(port: number): LookupFunction | undefined {
+    return this.#lookupFor?.(port);
   }
 
   /** Tries in flight to an instance now. */

@@ -18,7 +18,7 @@ export interface Endpoint {
 
 /** Stable reasons a znode is skipped; `not_alive` is a serverset member that is not ALIVE. */
 export type RejectReason =
-  | 'too_large' | 'not_utf8' | 'empty' | 'bad_json' | 'unrecognized'
+  | 'too_large' | 'not_utf8' | 'empty' | 'bad_json' | 'unrecognized' | 'forbidden_address'
   | 'bad_host' | 'bad_port' | 'not_alive';
 
 export type DecodeResult =

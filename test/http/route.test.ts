@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseRoute, prefixProblem } from '../../src/http/route.js';
+import { removeDotSegments, parseRoute, prefixProblem } from '../../src/http/route.js';
 
 test('routes <prefix>/<service>/<rest>?<query> to /<rest>?<query>', (t) => {
   t.like(parseRoute('/svc/orders/v1/items?id=3', '/svc'), { kind: 'service', service: 'orders', upstreamPath: '/v1/items?id=3', prefix: '/svc/orders' });
@@ -42,4 +42,24 @@ test('prefix validation', (t) => {
   t.regex(prefixProblem('svc')!, /start with/);
   t.regex(prefixProblem('/svc/')!, /end with/);
   t.regex(prefixProblem('/s?v')!, /only/);
+});
+
+test('dot segments are resolved inside the service, never above its root (RFC 3986 remove_dot_segments)', (t) => {
+  const path = (target: string, normalize = true) => {
+    const r = parseRoute(target, '/svc', normalize);
+    return r.kind === 'service' ? r.upstreamPath : r.kind;
+  };
+  t.is(path('/svc/a/../../admin'), '/admin');
+  t.is(path('/svc/a/x/./y/../z?q=/../k'), '/x/z?q=/../k', 'the query is left alone');
+  t.is(path('/svc/a/x/%2e%2E/admin'), '/admin', 'percent-encoded dots count');
+  t.is(path('/svc/a/x/..'), '/');
+  t.is(path('/svc/a/x/y/..'), '/x/');
+  t.is(path('/svc/a/x/.'), '/x/');
+  t.is(path('/svc/a/..hidden/.config'), '/..hidden/.config', 'dots inside a segment are not dot segments');
+  t.is(path('/svc/a/../../admin', false), '/../../admin', '--no-normalize-path');
+});
+
+test('removeDotSegments leaves paths without dot segments as they are (the same string)', (t) => {
+  const target = '/orders/42?x=1';
+  t.is(removeDotSegments(target), target);
 });
