@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Thin shim: the CLI lives in the compiled dist/cli/main.js (run `npm run build` first).
+import { installCrashHandler } from '../dist/cli/crash.js';
 import { main } from '../dist/cli/main.js';
+
+installCrashHandler();
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -157,6 +157,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
     async close() {
       draining = true;
       closed = true;
+      connecting?.cancel();
       if (listening) {
         admin.closeAllConnections();
         await closeServer(admin);

@@ -38,6 +38,15 @@ type Reply = Extract<ToPrimary, { zkroute: 'health' | 'metrics' }>;
  * it, answers their lookups of services not yet watched, gathers their health and metrics for
  * the admin port, and replaces a worker that dies.
  */
+/**
+ * The wait before replacing a worker that exited: 1 s, doubling while workers keep dying
+ * young, up to 30 s; back to 1 s once one had run for a minute. A crash loop never spins.
+ */
+export function nextRestartDelay(previousMs: number, uptimeMs: number): number {
+  if (previousMs === 0 || uptimeMs >= 60_000) return 1000;
+  return Math.min(previousMs * 2, 30_000);
+}
+
 export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): ClusterPrimary {
   const logger = deps.logger.child({ role: 'primary' });
   const fork = deps.fork ?? (() => cluster.fork());
@@ -114,21 +123,26 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     }
   }
 
+  let restartDelayMs = 0;
   function startWorker(): void {
     const worker = fork();
+    const startedAt = Date.now();
     const state: WorkerState = { worker, subscribed: false, listening: false };
     workers.set(worker.id, state);
     worker.on('message', (message: unknown) => {
       if (isMessage<ToPrimary>(message)) onMessage(state, message);
     });
+    // A failed IPC send or a kill that could not be delivered: logged, never thrown.
+    worker.on('error', (err: Error) => logger.error({ err, worker: worker.id }, 'worker error'));
     worker.on('exit', (code: number | null, signal: string | null) => {
       workers.delete(worker.id);
       for (const done of exited.splice(0)) done();
       if (closing) return;
-      logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, 'worker exited; starting another in 1 s');
+      restartDelayMs = nextRestartDelay(restartDelayMs, Date.now() - startedAt);
+      logger.error({ worker: worker.id, pid: worker.process.pid, code, signal, restartInMs: restartDelayMs }, `worker exited; starting another in ${restartDelayMs / 1000} s`);
       setTimeout(() => {
         if (!closing) startWorker();
-      }, 1000).unref();
+      }, restartDelayMs).unref();
     });
   }
 

@@ -6,6 +6,8 @@ export interface ConnectState {
   readonly failed: Error | undefined;
   /** Ends once connected, or once `isClosed` says stop. */
   readonly done: Promise<void>;
+  /** Ends the wait between attempts now (call after `isClosed` turned true): `done` follows at once. */
+  cancel(): void;
 }
 
 /**
@@ -15,7 +17,16 @@ export interface ConnectState {
  */
 export function keepConnecting(discovery: Discovery, deps: { readonly logger: Logger; readonly zookeeper: string; readonly isClosed: () => boolean }, onFirstAttempt: () => void): ConnectState {
   const { logger, zookeeper, isClosed } = deps;
-  const state: { failed: Error | undefined; done: Promise<void> } = { failed: undefined, done: Promise.resolve() };
+  let timer: NodeJS.Timeout | undefined;
+  let wake: (() => void) | undefined;
+  const state: { failed: Error | undefined; done: Promise<void>; cancel(): void } = {
+    failed: undefined,
+    done: Promise.resolve(),
+    cancel() {
+      clearTimeout(timer);
+      wake?.();
+    },
+  };
   let first = true;
   const attempted = () => {
     if (first) onFirstAttempt();
@@ -36,7 +47,11 @@ export function keepConnecting(discovery: Discovery, deps: { readonly logger: Lo
         if (!state.failed) logger.error({ err, zookeeper }, 'ZooKeeper unreachable at start; retrying (readiness: zookeeper_unreachable)');
         state.failed = err as Error;
         attempted();
-        await new Promise((r) => setTimeout(r, delayMs));
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          timer = setTimeout(resolve, delayMs);
+        });
+        wake = undefined;
         if (isClosed()) return;
         delayMs = Math.min(delayMs * 2, 5000);
       }

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { nextRestartDelay } from '../../src/cluster/primary.js';
 import type { Instance, SetDelta } from '../../src/discovery/provider-table.js';
 import type { Channel, ToPrimary, ToWorker } from '../../src/cluster/messages.js';
 import { WorkerSource } from '../../src/cluster/worker-source.js';
@@ -56,4 +57,13 @@ test('lookups: known sets at once, made-up names without asking once the names a
   // A listed service with no set here yet is asked for; no answer in time is a timeout.
   t.deepEqual(await source.resolve('billing'), { kind: 'timeout' });
   t.is(ch.sent.length, 1);
+});
+
+test('a crashing worker is replaced after 1 s, doubling to 30 s while workers die young, reset after a minute up', (t) => {
+  const delays: number[] = [];
+  let delay = 0;
+  for (let i = 0; i < 8; i++) delays.push((delay = nextRestartDelay(delay, 500)));
+  t.deepEqual(delays, [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
+  t.is(nextRestartDelay(30_000, 60_000), 1000, 'a worker that ran for a minute resets the backoff');
+  t.is(nextRestartDelay(4000, 59_000), 8000);
 });

@@ -11,6 +11,7 @@ import { rawExchange } from '../helpers/raw.js';
 import { zookeeperSuite } from '../helpers/suite.js';
 import { Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
+import { freePorts } from '../helpers/zookeeper-server.js';
 import { uniquePath } from '../helpers/zk.js';
 import { logRow, Traffic } from './harness.js';
 
@@ -151,4 +152,19 @@ test.serial('--admin-token-file: /providers and /metrics need the bearer token, 
   const error = await t.throwsAsync(startProxy(suite.server.connectString, '/x', { 'admin-token-file': file }), { instanceOf: ConfigError });
   t.regex(error!.message, /--admin-token-file ".*token": expected one token of at least 16 characters/);
   await t.throwsAsync(startProxy(suite.server.connectString, '/x', { 'admin-token-file': path.join(dir, 'missing') }), { message: /--admin-token-file ".*missing": cannot be read \(ENOENT\)/ });
+});
+
+test.serial('closing while ZooKeeper is unreachable at start returns at once (the retry wait is cancelled)', async (t) => {
+  const [port] = await freePorts(1);
+  const proxy = await startProxy(`127.0.0.1:${port}`, '/x', { 'zookeeper-connect-timeout': '200ms' });
+  await waitFor('the first attempt failed', () => {
+    const r = proxy.app.readiness();
+    return !r.ready && r.reason === 'zookeeper_unreachable';
+  }, 5000, 5);
+  // The next attempt is 500 ms away: closing must not wait for it.
+  const startedAt = Date.now();
+  await proxy.close();
+  const ms = Date.now() - startedAt;
+  t.log(`closed in ${ms} ms`);
+  t.true(ms < 250, `closed in ${ms} ms`);
 });

@@ -118,6 +118,8 @@ test.serial('row 4: a provider answering 503: passed through until ejected after
       await waitFor('four instances', () => proxy.app.discovery.instances('api')?.length === 4);
       const instance = instanceAt(sick.port);
       const ejectedAt = await waitFor('the 503 instance ejected', () => (proxy.app.health.isEjected(instance) ? Date.now() : 0), 10_000, 5);
+      // Requests already on their way to it when it was ejected still arrive: count after them.
+      await waitFor('nothing in flight to it', () => proxy.app.provider.inFlight(instance) === 0, 5000, 5);
       const seenAtEjection = sick.seen.length;
       await traffic.more(500);
       const report = await traffic.stop();
