@@ -16,6 +16,7 @@ export const ERROR_STATUS = {
   loop_detected: 508,
   upstream_unavailable: 502,
   no_providers: 503,
+  overloaded: 503,
   discovery_unavailable: 503,
   upstream_timeout: 504,
   internal_error: 500,
@@ -96,6 +97,8 @@ export function triesError(service: string, last: TryOutcome | undefined, tries:
   switch (last.kind) {
     case 'timeout':
       return new ProxyError('upstream_timeout', `no response from ${service} within ${last.code === DEADLINE_CODE ? `the ${limits.deadlineMs} ms deadline` : `${limits.tryTimeoutMs} ms`} (${count})`, service);
+    case 'overloaded':
+      return new ProxyError('overloaded', `${service}: the instance tried has ${last.code} (--max-connections-per-instance and --max-pending)`, service);
     case 'connect-failed':
     case 'reset-before-response':
       return new ProxyError('upstream_unavailable', `every try for ${service} failed (${count}, last: ${last.kind} ${last.code})`, service);

@@ -21,7 +21,12 @@ export type TryOutcome =
   /** The instance failed after the answer had started: the caller's answer was cut. */
   | { readonly kind: 'response-interrupted'; readonly status: number; readonly code: string }
   /** The caller went away; says nothing about the instance. */
-  | { readonly kind: 'client-aborted'; readonly responseStarted: boolean };
+  | { readonly kind: 'client-aborted'; readonly responseStarted: boolean }
+  /**
+   * Not sent: the instance already has as many requests as its connection cap and pending
+   * queue allow (Envoy's circuit breaker). Answered at once, not retried, not a health failure.
+   */
+  | { readonly kind: 'overloaded'; readonly code: string };
 
 export type OutcomeKind = TryOutcome['kind'];
 

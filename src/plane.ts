@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AddressPolicy } from './address-policy.js';
-import { registerProxyMetrics, registerTcpMetrics, registerThriftMetrics } from './admin/metrics.js';
+import { registerClientConnectionMetrics, registerProxyMetrics, registerTcpMetrics, registerThriftMetrics } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
 import type { InstanceSource } from './discovery/source.js';
 import type { OutlierDetector } from './health/outlier-detector.js';
@@ -51,7 +51,7 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
   const core = createUpstreamCore(config, { source, logger, ...(deps.random ? { random: deps.random } : {}), ...(deps.addressPolicy ? { addressPolicy: deps.addressPolicy } : {}) });
   const onRequestDone = registerProxyMetrics(deps.registry, { table: source.table, health: core.health });
   const listen = config.listen;
-  const http: HttpListener | undefined = listen ? createHttpListener({ ...config, listen }, { provider: core.provider, logger, onRequestDone }) : undefined;
+  const http: HttpListener | undefined = listen ? createHttpListener({ ...config, listen }, { provider: core.provider, logger, onRequestDone, onDrop: registerClientConnectionMetrics(deps.registry) }) : undefined;
   if (http) core.onAddressesGone((addresses) => http.release(addresses));
   // The TCP metrics read the listeners' counters at scrape time (only when there are routes).
   const onConnected = config.tcp.length > 0 ? registerTcpMetrics(deps.registry, () => tcp.stats()) : undefined;

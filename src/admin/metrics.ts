@@ -151,6 +151,12 @@ export function registerProxyMetrics(registry: Registry, deps: ProxyMetricsDeps)
   };
 }
 
+/** Caller connections closed on arrival over --max-client-connections; returns the hook that counts one. */
+export function registerClientConnectionMetrics(registry: Registry): () => void {
+  const dropped = new Counter({ name: 'zkroute_client_connections_dropped_total', help: 'Caller connections closed as they arrived because --max-client-connections were open.', registers: [registry] });
+  return () => dropped.inc();
+}
+
 /**
  * The TCP listeners' metrics, read from their plain counters at scrape time; returns the hook
  * that times each connect.

@@ -145,7 +145,7 @@ export class OutlierDetector extends EventEmitter {
 
   /** Feeds one try's outcome; `serviceInstances` is the service's current set (for the cap). */
   record(instance: Instance, outcome: OutcomeKind, serviceInstances: readonly Instance[]): void {
-    if (outcome === 'client-aborted') return;
+    if (outcome === 'client-aborted' || outcome === 'overloaded') return;
     if (outcome === 'ok') {
       const state = this.#state.get(instance.uid);
       if (state) state.consecutive5xx = 0;

@@ -27,6 +27,10 @@ export interface HandlerOptions {
   readonly deadlineMs: number;
   /** `--no-normalize-path`: forward dot segments as sent. */
   readonly noNormalizePath: boolean;
+  /** Connections one instance's pool may open (requests beyond wait for one). */
+  readonly maxConnectionsPerInstance: number;
+  /** Requests that may wait for a connection to one instance; beyond: 503 overloaded. */
+  readonly maxPending: number;
 }
 
 export interface HandlerDeps {
@@ -118,6 +122,11 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
       startedAt,
       cancel,
       attempt(instance, remainingMs) {
+        // This try is counted in flight already: more than the connections plus the queue is too many.
+        const inFlight = provider.inFlight(instance);
+        if (inFlight > options.maxConnectionsPerInstance + options.maxPending) {
+          return Promise.resolve({ kind: 'overloaded', code: `${inFlight - 1} requests in flight (${options.maxConnectionsPerInstance} connections, ${options.maxPending} pending)` });
+        }
         if (!options.preserveHost) headers['host'] = instance.address;
         return forwarder.forward(remainingMs < options.tryTimeoutMs ? { ...request, tryTimeoutMs: Math.ceil(remainingMs) } : request, instance, res);
       },

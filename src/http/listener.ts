@@ -21,6 +21,8 @@ export interface HttpListenerDeps {
   readonly provider: ServiceProvider;
   readonly logger: Logger;
   readonly onRequestDone?: (done: RequestDone) => void;
+  /** A caller connection closed on arrival (over --max-client-connections). */
+  readonly onDrop?: () => void;
 }
 
 export interface HttpListener {
@@ -54,6 +56,7 @@ export function createHttpListener(options: HttpListenerOptions, deps: HttpListe
     },
     upgrade: (req, socket, head) => websocket.handleUpgrade(req, socket, head),
     logger,
+    ...(deps.onDrop ? { onDrop: deps.onDrop } : {}),
   });
 
   return {

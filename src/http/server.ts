@@ -8,12 +8,16 @@ export interface ServerOptions {
   readonly headerTimeoutMs: number;
   /** Idle keep-alive connections from callers are closed after this. */
   readonly clientIdleTimeoutMs: number;
+  /** Caller connections open at once; more are closed as they arrive (counted by `onDrop`). */
+  readonly maxClientConnections: number;
 }
 
 export interface ServerHandlers {
   readonly request: (req: IncomingMessage, res: ServerResponse) => void;
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly logger: Logger;
+  /** A caller connection closed at once because --max-client-connections were open. */
+  readonly onDrop?: () => void;
 }
 
 function clientErrorFor(err: Error & { code?: string }): ProxyError {
@@ -40,6 +44,8 @@ export function createHttpServer(options: ServerOptions, handlers: ServerHandler
     keepAliveTimeout: options.clientIdleTimeoutMs,
     connectionsCheckingInterval: Math.min(1000, options.headerTimeoutMs),
   });
+  server.maxConnections = options.maxClientConnections;
+  server.on('drop', () => handlers.onDrop?.());
   server.on('request', handlers.request);
   server.on('upgrade', handlers.upgrade);
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {

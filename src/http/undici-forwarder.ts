@@ -17,6 +17,8 @@ export interface UndiciForwarderOptions {
   readonly poolIdleTimeoutMs: number;
   /** Longest pause between response body chunks before the response is cut. */
   readonly bodyIdleTimeoutMs: number;
+  /** Connections per instance (requests beyond it wait in the pool's queue). */
+  readonly maxConnectionsPerInstance: number;
   /** Resolves an instance's host name at connect, refusing forbidden results (AddressPolicy). */
   readonly lookupFor?: (port: number) => LookupFunction | undefined;
 }
@@ -118,7 +120,7 @@ export class UndiciForwarder implements Forwarder {
     let pool = this.#pools.get(instance.address);
     if (!pool) {
       pool = new Pool(`http://${instance.address}`, {
-        connections: null,
+        connections: this.#options.maxConnectionsPerInstance,
         pipelining: 1,
         connect: { timeout: this.#options.connectTimeoutMs, ...this.#lookup(instance.port) },
         keepAliveTimeout: this.#options.poolIdleTimeoutMs,
