@@ -68,6 +68,8 @@ export class Registration extends EventEmitter {
   #reconcile: Promise<void> | undefined;
   #again = false;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Background reconciliations failed in a row (the backoff's exponent). */
+  #failures = 0;
   /** `sessionId path` of the delete watch now armed on our node (one per session and path). */
   #watchArmed: string | undefined;
 
@@ -156,8 +158,24 @@ export class Registration extends EventEmitter {
     this.emit('lost', reason);
   }
 
+  /**
+   * Reconciles without a caller waiting. A failure that is not connection trouble (NO_AUTH after
+   * an ACL change, say) is retried with backoff, 1 s doubling to 30 s: a reconnect may never come.
+   */
   #kickInBackground(): void {
-    this.#kick().catch((err: unknown) => this.#logger.error({ err }, 'could not register; will retry when ZooKeeper reconnects'));
+    this.#kick().then(
+      () => {
+        this.#failures = 0;
+      },
+      (err: unknown) => {
+        if (this.#closed) return;
+        this.#failures += 1;
+        const retryInMs = Math.min(1000 * 2 ** (this.#failures - 1), 30_000);
+        this.#logger.error({ err, retryInMs }, 'could not register; retrying');
+        clearTimeout(this.#retryTimer);
+        this.#retryTimer = setTimeout(() => this.#kickInBackground(), retryInMs);
+      },
+    );
   }
 
   /** Runs reconciliation, one at a time; a call while one runs makes it run again after. */

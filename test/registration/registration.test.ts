@@ -4,6 +4,7 @@ import { silentLogger } from '../../src/log.js';
 import { defaultHost } from '../../src/registration/host.js';
 import { register, Registration } from '../../src/registration/registration.js';
 import { connectZk } from '../../src/zookeeper/client.js';
+import { captureLogger } from '../helpers/proxy.js';
 import { nextEvent, waitFor } from '../helpers/wait.js';
 import { zookeeperSuite } from '../helpers/suite.js';
 import { expireSession, uniquePath } from '../helpers/zk.js';
@@ -122,4 +123,31 @@ test('the default host is an address of this machine', (t) => {
   t.is(defaultHost({ lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true, netmask: '', mac: '', cidr: null }], eth0: [{ address: '10.1.2.3', family: 'IPv4', internal: false, netmask: '', mac: '', cidr: null }] }), '10.1.2.3');
   t.is(defaultHost({ lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true, netmask: '', mac: '', cidr: null }] }), '127.0.0.1');
   t.regex(defaultHost(), /^[0-9a-f.:]+$/);
+});
+
+test('a re-create refused for good (NO_AUTH after an ACL change) is retried with backoff, and succeeds once the ACL allows it', async (t) => {
+  const { logger, lines } = captureLogger('info');
+  const base = uniquePath('providers');
+  const r = await register({ zookeeper: suite.server.connectString, service: 'orders', host: '127.0.0.1', port: 8080, basePath: base, id: 'acl' }, { logger });
+  const parent = `${base}/orders`;
+  try {
+    // Read, delete and admin, not create: our node can be removed, not created again.
+    await suite.zk.setAcl(parent, [{ perms: 1 | 8 | 16, scheme: 'world', id: 'anyone' }]);
+    await suite.zk.delete(`${parent}/acl`);
+    const failure = await waitFor('the refused re-create logged', () => lines.find((l) => l['msg'] === 'could not register; retrying'), 5000);
+    t.is(failure['retryInMs'], 1000);
+    t.false(r.registered);
+    const restoredAt = Date.now();
+    await suite.zk.setAcl(parent, [{ perms: 31, scheme: 'world', id: 'anyone' }]);
+    const stat = await waitFor('the node re-created by a retry', async () => {
+      const s = await suite.zk.exists(`${parent}/acl`);
+      return s && s.ephemeralOwner === r.session.client?.sessionId ? s : undefined;
+    }, 10_000, 20);
+    t.truthy(stat);
+    t.log(`re-created ${Date.now() - restoredAt} ms after the ACL allowed it (${lines.filter((l) => l['msg'] === 'could not register; retrying').length} refused tries)`);
+    t.true(r.registered);
+  } finally {
+    await suite.zk.setAcl(parent, [{ perms: 31, scheme: 'world', id: 'anyone' }]).catch(() => {});
+    await r.close();
+  }
 });
