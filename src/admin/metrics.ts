@@ -82,6 +82,10 @@ class SeriesHistogram {
   reset(): void {
     this.#series.clear();
   }
+
+  remove(key: string): void {
+    this.#series.delete(key);
+  }
 }
 
 /**
@@ -116,7 +120,24 @@ export function registerProxyMetrics(registry: Registry, deps: ProxyMetricsDeps)
   const ejections = new Counter({ name: 'zkroute_ejections_total', help: 'Instances ejected by passive health.', labelNames: ['service', 'reason'], registers: [registry] });
   const readmissions = new Counter({ name: 'zkroute_readmissions_total', help: 'Ejected instances re-admitted when their ejection expired.', labelNames: ['service'], registers: [registry] });
   const panics = new Counter({ name: 'zkroute_panic_total', help: 'Times every instance of a service was ejected and all were used anyway (panic mode).', labelNames: ['service'], registers: [registry] });
-  health.on('ejected', (instance: Instance, reason: string) => ejections.inc({ service: instance.service, reason: reason.includes('5xx') ? 'consecutive_5xx' : reason }));
+  const ejectionReasons = new Map<string, Set<string>>();
+  health.on('ejected', (instance: Instance, reason: string) => {
+    const label = reason.includes('5xx') ? 'consecutive_5xx' : reason;
+    ejections.inc({ service: instance.service, reason: label });
+    let reasons = ejectionReasons.get(instance.service);
+    if (!reasons) ejectionReasons.set(instance.service, (reasons = new Set()));
+    reasons.add(label);
+  });
+  // A service that left ZooKeeper takes its series with it: names come and go, memory must not grow.
+  table.on('removed', (service: string) => {
+    for (const [key, counted] of requestCounts) if (counted.labels.service === service) requestCounts.delete(key);
+    perService.delete(service);
+    duration.remove(service);
+    for (const reason of ejectionReasons.get(service) ?? []) ejections.remove({ service, reason });
+    ejectionReasons.delete(service);
+    readmissions.remove({ service });
+    panics.remove({ service });
+  });
   health.on('readmitted', (instance: Instance) => readmissions.inc({ service: instance.service }));
   health.on('panic', (service: string) => panics.inc({ service }));
 

@@ -220,7 +220,29 @@ export class Discovery extends EventEmitter implements InstanceSource {
       this.#baseLoaded = true;
       this.#markBaseLoaded();
     }
-    if ([...this.#listed].join() !== before) this.emit('services', [...this.#listed].sort());
+    if ([...this.#listed].join() !== before) {
+      // Nested: a service not listed had its znode deleted. Sequential: it may just have no
+      // instance right now, which --keep-last-on-empty covers: nothing is forgotten.
+      if (this.layout === 'nested') this.#forgetUnlisted();
+      this.emit('services', [...this.#listed].sort());
+    }
+  }
+
+  /**
+   * Services ZooKeeper no longer lists have left: their table entries (and with them health
+   * records, pools and metric series) go, and their watches, unless watched from the start.
+   */
+  #forgetUnlisted(): void {
+    const eager = new Set(this.#options.services ?? []);
+    for (const [service, cache] of this.#caches) {
+      if (this.#listed.has(service)) continue;
+      if (!eager.has(service)) {
+        cache.close();
+        this.#caches.delete(service);
+      }
+      this.table.remove(service);
+    }
+    for (const service of this.table.services()) if (!this.#listed.has(service) && !this.#caches.has(service)) this.table.remove(service);
   }
 
   /** Sequential layout: every instance is a base-path child; each goes to its service's cache. */

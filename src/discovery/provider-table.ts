@@ -186,6 +186,20 @@ export class ProviderTable extends EventEmitter {
     return this.#publish(service, next, delta);
   }
 
+  /**
+   * Forgets a service that left ZooKeeper (its znode is gone, not just its instances): a last
+   * `change` with every instance removed (health and pools let go), then `removed` (service)
+   * for whatever else keeps per-service state (metric series).
+   */
+  remove(service: string): void {
+    const previous = this.#entries.get(service);
+    this.#candidates.delete(service);
+    if (!previous) return;
+    this.#entries.delete(service);
+    if (previous.instances.length > 0) this.emit('change', service, [], { added: [], removed: previous.instances });
+    this.emit('removed', service);
+  }
+
   /** Serves a whole candidate list (sorted by `compare`). */
   #commit(service: string, candidates: Instance[]): ReplaceOutcome {
     this.#candidates.set(service, candidates);
