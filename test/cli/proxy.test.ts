@@ -27,6 +27,10 @@ const badFlags: [string[], NodeJS.ProcessEnv, RegExp][] = [
   [['--preserve-host=maybe'], {}, /preserve-host/],
   [['--no-such-flag'], {}, /no-such-flag/],
   [['--try-timeout', '20s', '--deadline', '10s'], {}, /--try-timeout 20000ms is longer than --deadline 10000ms/],
+  [['--services', 'orders,bad$name'], {}, /--services "bad\$name": may hold only letters/],
+  [[], { ZKROUTE_ALLOW_UPSTREAM: '10.0.0.0/8,10.0.0.0/99' }, /ZKROUTE_ALLOW_UPSTREAM "10.0.0.0\/99": expected a CIDR/],
+  [['--max-pending=-1'], {}, /--max-pending "-1": expected a whole number/],
+  [['--admin-token-file', '/nonexistent/token'], {}, /--admin-token-file "\/nonexistent\/token": cannot be read \(ENOENT\)/],
 ];
 for (const [flags, env, message] of badFlags) {
   test(`config error: ${[...flags, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(' ')}`, async (t) => {
@@ -156,4 +160,43 @@ test('--config file: flags > environment > file > defaults; errors name the key;
   const missing = await runCli(['proxy', '--config', path.join(dir, 'nope.json')]);
   t.is(missing.code, 2);
   t.regex(missing.stderr, /--config ".*nope\.json": ENOENT/);
+});
+
+test('--services (flag, ZKROUTE_SERVICES): watched from the start; /readyz waits for their first read and names the one missing', async (t) => {
+  const suite = await ZooKeeperServer.start();
+  const { connectZk } = await import('../../src/zookeeper/client.js');
+  const zk = await connectZk({ connectString: suite.connectString });
+  const base = uniquePath('eager');
+  try {
+    await zk.mkdirp(`${base}/orders`);
+    await zk.mkdirp(`${base}/billing`);
+    // billing cannot be read yet: its first read fails until the ACL allows it.
+    await zk.setAcl(`${base}/billing`, [{ perms: 16, scheme: 'world', id: 'anyone' }]);
+    const [port, admin] = await freePorts(2);
+    const run = spawnCli(['proxy', '--zookeeper', suite.connectString, '--base-path', base, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--services', 'orders'], { ZKROUTE_SERVICES: 'ignored-by-the-flag' });
+    const readyz = async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).json() as Promise<Record<string, string>>;
+    await waitFor('the admin port', () => readyz().then(() => true, () => false), 10_000);
+    await waitFor('ready', async () => (await readyz())['status'] === 'ready', 10_000);
+    const providers = (await (await fetch(`http://127.0.0.1:${admin}/providers`)).json()) as { services: Record<string, { watched: boolean }> };
+    t.true(providers.services['orders']!.watched, 'watched before any request');
+    t.false(providers.services['billing']!.watched);
+    run.child.kill('SIGTERM');
+    t.is(await run.exited, 0);
+
+    const run2 = spawnCli(['proxy', '--zookeeper', suite.connectString, '--base-path', base, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`], { ZKROUTE_SERVICES: 'orders,billing' });
+    await waitFor('the admin port', () => readyz().then(() => true, () => false), 10_000);
+    const waiting = await waitFor('not ready, naming billing', async () => {
+      const r = await readyz();
+      return r['reason'] === 'starting' && /billing/.test(r['message'] ?? '') ? r : undefined;
+    }, 10_000);
+    t.regex(waiting['message']!, /reading the services watched from the start \(billing\)/);
+    await zk.setAcl(`${base}/billing`, [{ perms: 31, scheme: 'world', id: 'anyone' }]);
+    await waitFor('ready once billing is read', async () => (await readyz())['status'] === 'ready', 10_000);
+    t.pass();
+    run2.child.kill('SIGTERM');
+    t.is(await run2.exited, 0);
+  } finally {
+    await zk.close();
+    await suite.close();
+  }
 });
