@@ -1,4 +1,6 @@
 import test from 'ava';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { ChildrenWatcher } from '../../src/discovery/children-watcher.js';
 import { Discovery } from '../../src/discovery/discovery.js';
 import { InstanceDecoder } from '../../src/discovery/instance-decoder.js';
@@ -142,4 +144,36 @@ test('sequential layout: one base watch, children routed to their service, appli
   t.deepEqual(changes.slice(before), ['example-service +0 -1'], 'only that service changed, by one');
   t.is(zk.watchesOn('/services'), 1);
   await d.close();
+});
+
+test('raw znode data is not kept: neither the 4 KiB-plus data that is rejected nor the data of accepted children', async (t) => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const zk = new FakeZooKeeper();
+  zk.create('/p', '');
+  zk.create('/p/api', '');
+  for (let i = 0; i < 20; i++) zk.create(`/p/api/big${i}`, JSON.stringify({ host: '127.0.0.1', port: 7000 + i, pad: 'x'.repeat(64 * 1024) }));
+  for (let i = 0; i < 5; i++) zk.create(`/p/api/ok${i}`, json(8000 + i));
+  const { session, cache, decoder, ids } = cacheOver(zk);
+  // Every buffer the watcher reads is a fresh copy we can watch being collected.
+  const refs: WeakRef<Buffer>[] = [];
+  const client = session.client as unknown as { getData: (path: string, watcher?: unknown) => Promise<{ data: Buffer; stat: unknown }> };
+  const read = client.getData.bind(client);
+  client.getData = async (path, watcher) => {
+    const { data, stat } = await read(path, watcher);
+    const copy = Buffer.from(data);
+    refs.push(new WeakRef(copy));
+    return { data: copy, stat };
+  };
+  cache.watcher!.start();
+  await cache.whenLoaded();
+  t.deepEqual(ids(), ['ok0', 'ok1', 'ok2', 'ok3', 'ok4']);
+  t.like(decoder.stats(), { malformedByReason: { too_large: 20 } });
+  t.is(refs.length, 25);
+  for (let i = 0; i < 5 && refs.some((r) => r.deref() !== undefined); i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+  }
+  t.is(refs.filter((r) => r.deref() !== undefined).length, 0, 'every raw buffer was collected');
+  cache.close();
 });
