@@ -1,5 +1,9 @@
 # zkroute image. Build: docker build -t zkroute .
-# Run:   docker run --rm -p 4700:4700 -p 4701:4701 -e ZKROUTE_ZOOKEEPER=zk1:2181,zk2:2181,zk3:2181 zkroute
+# Run:   docker run --rm -p 4700:4700 -p 4701:4701 -e ZKROUTE_ZOOKEEPER=zk1:2181,zk2:2181,zk3:2181 \
+#          -v "$PWD/admin-token:/run/secrets/admin-token:ro" -e ZKROUTE_ADMIN_TOKEN_FILE=/run/secrets/admin-token zkroute
+# The admin port listens on every interface here: /providers and /metrics show addresses,
+# metadata and traffic, so give it a token (openssl rand -hex 24 > admin-token); /healthz and
+# /readyz stay open for the HEALTHCHECK and orchestrator probes.
 # CI checks these steps without a Docker engine: scripts/check-dockerfile.mjs replays them.
 
 # Build stage: the native `zookeeper` addon compiles the ZooKeeper C client (python3, make, g++).
