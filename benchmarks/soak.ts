@@ -5,14 +5,16 @@
 // descriptors at start and end, event-loop delay p99, ejections; writes
 // benchmarks/results/<date>-soak.md. Usage: npm run soak [-- --minutes 10] [-- --every 10]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { freePorts, ZooKeeperEnsemble, type ZooKeeperServer } from '../src/dev/zookeeper-server.js';
-import { connectZk } from '../src/zookeeper/client.js';
+import { silentLogger } from '../src/log.js';
+import { ZkSession } from '../src/zookeeper/session.js';
 import { summarize, Traffic } from '../test/faults/harness.js';
 import { waitForOk } from './lib.js';
 
@@ -28,6 +30,8 @@ if (!(minutes > 0) || !(everyMs >= 1000)) throw new Error('--minutes must be abo
 
 const SESSION_MS = 4000;
 const WARMUP_MS = 15_000;
+/** The churning client's session: short, so it leaves a faulty member as quickly as the proxy does. */
+const WRITER_SESSION_MS = 6000;
 const BIN = path.join(ROOT, 'bin/zkroute.js');
 const logDir = mkdtempSync(path.join(tmpdir(), 'zkroute-soak-'));
 const children = new Set<ChildProcess>();
@@ -62,14 +66,26 @@ const startRegister = (p: { name: string; port: number }, zookeeper: string) => 
   '--zookeeper-session-timeout', `${SESSION_MS}ms`,
 ]);
 
-function procStatus(pid: number): { rssMiB: number; fds: number } {
+function procStatus(pid: number): { rssMiB: number; fds: number; sockets: number; devNull: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { rssMiB: rssKiB / 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
+  let sockets = 0;
+  let devNull = 0;
+  const fds = readdirSync(`/proc/${pid}/fd`);
+  for (const fd of fds) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target.startsWith('socket:')) sockets += 1;
+      else if (target === '/dev/null') devNull += 1;
+    } catch {
+      // closed while listing
+    }
+  }
+  return { rssMiB: rssKiB / 1024, fds: fds.length, sockets, devNull };
 }
 
 async function metric(adminPort: number, pattern: RegExp): Promise<number[]> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   return [...text.matchAll(new RegExp(pattern.source, 'gm'))].map((m) => Number(m[1]));
 }
 
@@ -79,7 +95,14 @@ async function main(): Promise<void> {
   const ports = await freePorts(7);
   const [listen, admin] = [ports[0]!, ports[1]!];
   const providers: Provider[] = [];
-  const writer = await connectZk({ connectString: zookeeper, sessionTimeoutMs: 20_000 });
+  // The churning client: a ZkSession, as zkroute's own clients use, so it renews itself after
+  // a fault expired it (a plain handle stays dead, and a new one can hit the native connect stall).
+  const churner = new ZkSession({ connectString: zookeeper, sessionTimeoutMs: WRITER_SESSION_MS, connectTimeoutMs: 10_000 }, { logger: silentLogger() });
+  await churner.start();
+  // This process's own event-loop delay: a stall here (the native client of the churner, the JVM
+  // harness) would show as slow requests, so it is reported beside the proxy's.
+  const ownLoop = monitorEventLoopDelay({ resolution: 20 });
+  ownLoop.enable();
   const events: string[] = [];
   const t0 = Date.now();
   const note = (what: string) => {
@@ -109,6 +132,9 @@ async function main(): Promise<void> {
     const start = procStatus(proxy.pid!);
     note(`warmed up: RSS ${start.rssMiB.toFixed(1)} MiB, ${start.fds} descriptors; faults start`);
     let loopP99Max = 0;
+    let scrapeFailures = 0;
+    const samples: { at: number; rssMiB: number; fds: number; sockets: number; devNull: number; heapMiB: number }[] = [];
+    let proxyDied = false;
     let member = 0;
     let provider = 0;
     const pick = <T>(list: readonly T[], i: number) => list[i % list.length]!;
@@ -148,14 +174,24 @@ async function main(): Promise<void> {
         p.register.kill('SIGCONT');
         return p.name;
       }],
-      ['churn burst: 400 register/deregister in about 2 s', async () => {
-        for (let k = 0; k < 200; k++) {
-          const target = pick(providers, k).port;
-          const node = `/providers/api/churn-${Date.now()}-${k}`;
-          await writer.create(node, JSON.stringify({ host: '127.0.0.1', port: target }), { ephemeral: true });
-          await writer.delete(node);
+      ['churn burst: 200 register/deregister pairs', async () => {
+        // The churning client is a ZooKeeper client like any other: a member fault a moment ago
+        // may still have it reconnecting. Its own errors end the burst, not the soak.
+        let pairs = 0;
+        const connectedBy = Date.now() + 10_000;
+        while (!churner.connected && Date.now() < connectedBy) await sleep(50);
+        const writer = churner.client;
+        if (!writer) return 'no ZooKeeper session for the churning client';
+        try {
+          for (; pairs < 200; pairs++) {
+            const node = `/providers/api/churn-${Date.now()}-${pairs}`;
+            await writer.create(node, JSON.stringify({ host: '127.0.0.1', port: pick(providers, pairs).port }), { ephemeral: true });
+            await writer.delete(node);
+          }
+          return `${pairs} pairs`;
+        } catch (err) {
+          return `${pairs} pairs, then the churning client's ${(err as { code?: string }).code ?? (err as Error).message}`;
         }
-        return '200 nodes';
       }],
       ['proxy session expiry (the proxy stopped past the session timeout)', async () => {
         proxy.kill('SIGSTOP');
@@ -171,17 +207,31 @@ async function main(): Promise<void> {
       const [name, inject] = faults[index++ % faults.length]!;
       const what = await inject();
       note(`${name}: ${what}`);
-      const [p99] = await metric(admin, /^nodejs_eventloop_lag_p99_seconds (\S+)/);
-      loopP99Max = Math.max(loopP99Max, p99 ?? 0);
+      if (proxy.exitCode !== null || proxy.signalCode !== null) {
+        note(`the proxy exited (code ${proxy.exitCode}, signal ${proxy.signalCode}): stopping`);
+        proxyDied = true;
+        break;
+      }
+      const scrapeStart = Date.now();
+      try {
+        const [p99] = await metric(admin, /^nodejs_eventloop_lag_p99_seconds (\S+)/);
+        loopP99Max = Math.max(loopP99Max, p99 ?? 0);
+        const [heap] = await metric(admin, /^nodejs_heap_size_used_bytes (\S+)/);
+        samples.push({ at: (Date.now() - t0) / 1000, ...procStatus(proxy.pid!), heapMiB: (heap ?? NaN) / 2 ** 20 });
+      } catch (err) {
+        note(`the admin port did not answer within ${Date.now() - scrapeStart} ms: ${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);
+        scrapeFailures += 1;
+      }
       await sleep(Math.max(0, everyMs - (Date.now() - tickAt)));
     }
     // The last fault's effects settle under traffic, then the end is measured, then traffic stops.
     await sleep(WARMUP_MS);
-    const end = procStatus(proxy.pid!);
+    const end = proxyDied ? { rssMiB: NaN, fds: NaN, sockets: NaN, devNull: NaN } : procStatus(proxy.pid!);
     const report = await traffic.stop();
-    const ejections = (await metric(admin, /^zkroute_ejections_total\{[^}]*\} (\S+)/)).reduce((a, b) => a + b, 0);
-    const expiries = (await metric(admin, /^zkroute_zookeeper_expiries_total (\S+)/))[0] ?? 0;
-    const reconnects = (await metric(admin, /^zkroute_zookeeper_reconnects_total (\S+)/))[0] ?? 0;
+    const final = (pattern: RegExp) => metric(admin, pattern).catch(() => [NaN]);
+    const ejections = (await final(/^zkroute_ejections_total\{[^}]*\} (\S+)/)).reduce((a, b) => a + b, 0);
+    const expiries = (await final(/^zkroute_zookeeper_expiries_total (\S+)/))[0] ?? 0;
+    const reconnects = (await final(/^zkroute_zookeeper_reconnects_total (\S+)/))[0] ?? 0;
     const growth = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)}%`;
     const lines = [
       `# Soak, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
@@ -198,11 +248,19 @@ async function main(): Promise<void> {
       `| failed idempotent (GET) | ${report.failedIdempotent.length} ${report.failedIdempotent.length ? `(${summarize(report.failedIdempotent)})` : ''} |`,
       `| failed POSTs | ${report.failedPosts.length} (${summarize(report.failedPosts)}) |`,
       `| faults injected | ${index} |`,
+      `| proxy process | ${proxyDied ? `EXITED (code ${proxy.exitCode}, signal ${proxy.signalCode})` : 'ran throughout'}; admin scrapes that failed: ${scrapeFailures} |`,
       `| proxy RSS after warm-up -> end | ${start.rssMiB.toFixed(1)} -> ${end.rssMiB.toFixed(1)} MiB (${growth(start.rssMiB, end.rssMiB)}) |`,
-      `| proxy open descriptors after warm-up -> end | ${start.fds} -> ${end.fds} (${growth(start.fds, end.fds)}) |`,
+      `| proxy open descriptors after warm-up -> end | ${start.fds} -> ${end.fds} (${growth(start.fds, end.fds)}); sockets ${start.sockets} -> ${end.sockets}, /dev/null ${start.devNull} -> ${end.devNull} |`,
       `| event-loop delay p99, highest scraped | ${(loopP99Max * 1000).toFixed(1)} ms |`,
+      `| the soak process's own event-loop delay, p99 / max | ${(ownLoop.percentile(99) / 1e6).toFixed(1)} / ${(ownLoop.max / 1e6).toFixed(1)} ms |`,
       `| ejections | ${ejections} |`,
       `| proxy ZooKeeper reconnects / expiries | ${reconnects} / ${expiries} |`,
+      '',
+      '## The proxy over time (sampled after each fault; every sixth sample)',
+      '',
+      '| at | RSS MiB | JS heap used MiB | descriptors | sockets | /dev/null (parked by fd-guard) |',
+      '|---|---|---|---|---|---|',
+      ...samples.filter((_, i) => i % 6 === 0 || i === samples.length - 1).map((x) => `| ${x.at.toFixed(0)} s | ${x.rssMiB.toFixed(1)} | ${x.heapMiB.toFixed(1)} | ${x.fds} | ${x.sockets} | ${x.devNull} |`),
       '',
       '## Faults',
       '',
@@ -216,10 +274,10 @@ async function main(): Promise<void> {
     writeFileSync(file, lines.join('\n'));
     console.log(lines.join('\n'));
     console.log(`written: ${path.relative(ROOT, file)}; process logs in ${logDir}`);
-    if (report.failedIdempotent.length > 0) process.exitCode = 1;
+    if (report.failedIdempotent.length > 0 || proxyDied) process.exitCode = 1;
   } finally {
     stopAll();
-    await writer.close().catch(() => {});
+    await churner.close().catch(() => {});
     await ensemble.close();
   }
 }

@@ -1,4 +1,4 @@
-// The fault matrix's instance and caller rows (RELIABILITY.md 2-7, 16-21), each through the
+// The fault matrix's instance and caller rows (RELIABILITY.md 2-7, 16-21, 25), each through the
 // real proxy with live mixed traffic to three good instances while the fault is injected.
 // These rows involve no ZooKeeper fault: one standalone server serves the file.
 import test, { type ExecutionContext } from 'ava';
@@ -11,6 +11,7 @@ import type { Instance } from '../../src/discovery/provider-table.js';
 import { captureLogger, nodeRequest, register, startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { jsonBody, rawExchange } from '../helpers/raw.js';
 import { zookeeperSuite } from '../helpers/suite.js';
+import { connectThrift, startThriftServer } from '../helpers/thrift.js';
 import { Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
@@ -93,7 +94,6 @@ test.serial('row 3: a provider hangs (SIGSTOP): GETs retried elsewhere after the
     await withRow(t, { 'try-timeout': '300ms' }, async ({ proxy, base, traffic, instanceAt }) => {
       await register(suite.zk, base, 'api', 'hung', `127.0.0.1:${hung.port}`);
       await waitFor('four instances', () => proxy.app.discovery.instances('api')?.length === 4);
-      await waitFor('the child answering through the proxy', () => traffic.stop !== undefined && (proxy.app.provider.inFlight(instanceAt(hung.port)) >= 0));
       await traffic.more(100);
       process.kill(hung.child.pid!, 'SIGSTOP');
       const instance = instanceAt(hung.port);
@@ -369,5 +369,64 @@ test.serial('row 21: drain under load: in-flight requests finish, idle keep-aliv
   } finally {
     await proxy.close();
     await upstream.close();
+  }
+});
+
+test.serial('row 25: a TCP and Thrift instance killed under traffic: only what was in flight on it fails, with a clear error; then 0 failures', async (t) => {
+  const base = uniquePath('faults');
+  const servers = await Promise.all(['a', 'b', 'c'].map((n) => startThriftServer(n)));
+  for (const s of servers) await register(suite.zk, base, 'rpc', s.name, s.address);
+  const proxy = await startProxy(suite.server.connectString, base, { services: 'rpc', tcp: '127.0.0.1:0=rpc', thrift: '127.0.0.1:0=rpc' });
+  try {
+    await waitFor('three instances', () => proxy.app.discovery.instances('rpc')?.length === 3);
+    const tcpPort = proxy.app.addresses().tcp[0]!.port;
+    const thriftPort = proxy.app.addresses().thrift[0]!.port;
+    let stop = false;
+    let killedAt = Infinity;
+    const figures = { tcp: 0, thrift: 0, tcpFailed: [] as string[], thriftFailed: [] as string[], failedLate: 0 };
+    const settled = () => performance.now() > killedAt + 500;
+    // TCP: a new connection per call, 6 lanes.
+    const tcpLanes = Array.from({ length: 6 }, async () => {
+      while (!stop) {
+        figures.tcp += 1;
+        try {
+          const client = await connectThrift(tcpPort);
+          await client.echo('tcp');
+          client.close();
+        } catch (err) {
+          figures.tcpFailed.push((err as Error).message);
+          if (settled()) figures.failedLate += 1;
+        }
+      }
+    });
+    // Thrift: 4 long-lived caller connections, calls one after another.
+    const thriftClients = await Promise.all(Array.from({ length: 4 }, () => connectThrift(thriftPort)));
+    const thriftLanes = thriftClients.map(async (client) => {
+      while (!stop) {
+        figures.thrift += 1;
+        try {
+          await client.echo('thrift');
+        } catch (err) {
+          figures.thriftFailed.push((err as Error).message);
+          if (settled()) figures.failedLate += 1;
+        }
+      }
+    });
+    await waitFor('traffic flowing', () => figures.tcp > 100 && figures.thrift > 200, 10_000);
+    killedAt = performance.now();
+    await servers[0]!.close(); // its znode stays: the proxy finds out by itself
+    const before = { tcp: figures.tcp, thrift: figures.thrift };
+    await waitFor('traffic after the kill', () => figures.tcp > before.tcp + 300 && figures.thrift > before.thrift + 600, 20_000);
+    stop = true;
+    await Promise.all([...tcpLanes, ...thriftLanes]);
+    for (const c of thriftClients) c.close();
+    t.log(`row 25: TCP ${figures.tcp} connections, ${figures.tcpFailed.length} failed; Thrift ${figures.thrift} calls, ${figures.thriftFailed.length} failed (${[...new Set(figures.thriftFailed)].join('; ') || 'none'})`);
+    t.is(figures.failedLate, 0, 'nothing failed once the kill was half a second old');
+    t.true(figures.tcpFailed.length <= 6, 'at most the TCP connections open on it');
+    t.true(figures.thriftFailed.length <= 4, 'at most the Thrift calls in flight on it');
+    t.true(figures.thriftFailed.every((m) => /^zkroute: upstream_unavailable/.test(m)), 'a call in flight gets a TApplicationException naming the code');
+  } finally {
+    await proxy.close();
+    for (const s of servers) await s.close();
   }
 });
