@@ -1,4 +1,6 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { connectZk, type WatchEvent, type ZkClient } from '../../src/zookeeper/client.js';
 import { ZkError } from '../../src/zookeeper/errors.js';
 import { freePorts, ZooKeeperEnsemble, ZooKeeperServer } from '../helpers/zookeeper-server.js';
@@ -183,5 +185,25 @@ test('on a three-server ensemble, killing the connected member keeps the same se
     }
   } finally {
     await ensemble.close();
+  }
+});
+
+test('a child process spawned while a session is open does not inherit the session socket (patches/zookeeper: close-on-exec)', async (t) => {
+  const client = await connect();
+  const child = spawn('sleep', ['10'], { stdio: 'ignore' });
+  try {
+    await waitFor('the child running', () => existsSync(`/proc/${child.pid}/fd`));
+    const sockets = (pid: number) => readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+      } catch {
+        return false;
+      }
+    });
+    t.true(sockets(process.pid).length > 0, 'this process has sockets (the session among them)');
+    t.deepEqual(sockets(child.pid!), [], 'the child holds none of them');
+  } finally {
+    child.kill('SIGKILL');
+    await client.close();
   }
 });
