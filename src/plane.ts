@@ -56,7 +56,7 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
   // The TCP metrics read the listeners' counters at scrape time (only when there are routes).
   const onConnected = config.tcp.length > 0 ? registerTcpMetrics(deps.registry, () => tcp.stats()) : undefined;
   const tcp = createTcpListeners(
-    { routes: config.tcp, connectTimeoutMs: config.connectTimeoutMs, retries: config.retries, deadlineMs: config.deadlineMs, idleTimeoutMs: config.tcpIdleTimeoutMs },
+    { routes: config.tcp, connectTimeoutMs: config.connectTimeoutMs, retries: config.retries, deadlineMs: config.deadlineMs, idleTimeoutMs: config.tcpIdleTimeoutMs, maxConnectionsPerInstance: config.maxConnectionsPerInstance },
     { provider: core.provider, logger, ...(onConnected ? { onConnected } : {}) },
   );
   const onCall = config.thrift.length > 0 ? registerThriftMetrics(deps.registry, () => thrift.stats(), () => thrift.upstreamConnections()) : undefined;
@@ -64,6 +64,7 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
     {
       routes: config.thrift, connectTimeoutMs: config.connectTimeoutMs, tryTimeoutMs: config.tryTimeoutMs, deadlineMs: config.deadlineMs,
       retries: config.retries, maxMessageBytes: config.thriftMaxMessageBytes, idempotent: config.thriftIdempotent,
+      maxConnectionsPerInstance: config.maxConnectionsPerInstance,
     },
     { provider: core.provider, logger, ...(onCall ? { onCall } : {}) },
   );

@@ -106,7 +106,7 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('ejection-max', 'ejectionMaxMs', parseDurationMs, '300s', 'longest ejection'),
   spec('max-ejection-percent', 'maxEjectionPercent', integer(0, 100), '50', "most of a service's instances ejected at once"),
   spec('pool-idle-timeout', 'poolIdleTimeoutMs', parseDurationMs, '4s', 'idle upstream connections closed after (keep below the upstream keep-alive)'),
-  spec('max-connections-per-instance', 'maxConnectionsPerInstance', integer(1, 1_000_000), '1024', 'upstream HTTP connections per instance; requests beyond wait for one'),
+  spec('max-connections-per-instance', 'maxConnectionsPerInstance', integer(1, 1_000_000), '1024', 'upstream connections per instance: HTTP requests beyond wait for one; a TCP connection or Thrift call beyond is refused (overloaded)'),
   spec('max-pending', 'maxPending', integer(0, 1_000_000), '1024', 'requests waiting for a connection to one instance; beyond, 503 overloaded at once'),
   spec('max-client-connections', 'maxClientConnections', integer(1, 10_000_000), '100000', 'caller connections open at once; more are closed as they arrive (counted)'),
   spec('body-idle-timeout', 'bodyIdleTimeoutMs', parseDurationMs, '300s', 'longest pause inside an upstream response body'),

@@ -20,6 +20,8 @@ export interface TcpConnectionOptions {
   readonly connectTimeoutMs: number;
   readonly retries: number;
   readonly deadlineMs: number;
+  /** Connections open to one instance at most (--max-connections-per-instance). */
+  readonly maxConnectionsPerInstance: number;
 }
 
 export interface TcpConnectionContext {
@@ -82,6 +84,9 @@ export async function proxyConnection(caller: Socket, service: string, ctx: TcpC
     startedAt,
     cancel,
     attempt: async (instance, remainingMs): Promise<TryOutcome> => {
+      // A connection is in flight for its whole life: this one is counted already.
+      const open = provider.inFlight(instance);
+      if (open > ctx.options.maxConnectionsPerInstance) return { kind: 'overloaded', code: `${open - 1} connections open (--max-connections-per-instance ${ctx.options.maxConnectionsPerInstance})` };
       const tryStartedAt = performance.now();
       const upstream = await connectInstance(instance, { timeoutMs: Math.min(ctx.options.connectTimeoutMs, remainingMs), cancel, allowHalfOpen: true, lookup: provider.lookupFor(instance.port) });
       if (!(upstream instanceof Socket)) return upstream;
@@ -97,6 +102,7 @@ export async function proxyConnection(caller: Socket, service: string, ctx: TcpC
   const last = result.last;
   if (!last) refuse('no_providers', `service ${service} has no instance to try`);
   else if (last.kind === 'client-aborted') refuse('client_closed_early', 'the caller closed before an instance was connected');
+  else if (last.kind === 'overloaded') refuse('overloaded', `${service}: the instance tried has ${last.code}`);
   else refuse('connect_failed', `no instance of ${service} could be connected (${result.tries} ${result.tries === 1 ? 'try' : 'tries'}, last: ${last.kind} ${'code' in last ? last.code : ''})`);
 
   /** Bytes both ways with backpressure, half-close passed on, until both sockets are closed. */

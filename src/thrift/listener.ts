@@ -25,10 +25,12 @@ export interface ThriftListenerOptions {
   readonly maxMessageBytes: number;
   /** Methods that may be retried after a reset or a timeout. */
   readonly idempotent: readonly string[];
+  /** Calls in flight to one instance at most, each on its own upstream connection; more: `overloaded`. */
+  readonly maxConnectionsPerInstance: number;
 }
 
 /** How a call ended, as counted in zkroute_thrift_calls_total. */
-export type ThriftCallOutcome = 'ok' | 'exception' | 'oneway' | 'upstream_unavailable' | 'upstream_timeout' | 'no_providers' | 'unknown_service' | 'discovery_unavailable' | 'client_gone';
+export type ThriftCallOutcome = 'ok' | 'exception' | 'oneway' | 'upstream_unavailable' | 'upstream_timeout' | 'no_providers' | 'unknown_service' | 'discovery_unavailable' | 'client_gone' | 'overloaded';
 
 export interface ThriftServiceStats {
   /** Calls by method (at most METHOD_LABELS names, the rest `other`) and outcome. */
@@ -165,7 +167,12 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
           startedAt,
           cancel,
           attempt: async (instance, remainingMs): Promise<TryOutcome> => {
-            const tryStartedAt = performance.now();
+            // One call per upstream connection: calls in flight to it are its connections (this one counted).
+            const calls = provider.inFlight(instance);
+            if (calls > options.maxConnectionsPerInstance) {
+              return { kind: 'overloaded', code: `${calls - 1} calls in flight (--max-connections-per-instance ${options.maxConnectionsPerInstance})` };
+            }
+            const tryStartedAt =performance.now();
             const conn = await pool.acquire(instance, fmt, remainingMs, cancel, provider.lookupFor(instance.port));
             if (!('exchange' in conn)) return conn;
             // The reply wait: the per-try limit, or what is left of the deadline (then a deadline timeout).

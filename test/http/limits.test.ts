@@ -3,6 +3,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { nodeRequest, register, startProxy } from '../helpers/proxy.js';
 import { zookeeperSuite } from '../helpers/suite.js';
+import { connectThrift, startThriftServer } from '../helpers/thrift.js';
 import { Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
@@ -78,5 +79,46 @@ test('over --max-client-connections: a new caller connection is closed on arriva
     for (const s of sockets) s.destroy();
     await proxy.close();
     await upstream.close();
+  }
+});
+
+test('--max-connections-per-instance caps TCP connections and Thrift calls to an instance too: the extra one is refused as overloaded, counted', async (t) => {
+  const base = uniquePath('limits');
+  const echo = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+  const thriftServer = await startThriftServer('only');
+  await register(suite.zk, base, 'line', 'e', `127.0.0.1:${(echo.address() as net.AddressInfo).port}`);
+  await register(suite.zk, base, 'rpc', 'only', thriftServer.address);
+  const proxy = await startProxy(suite.server.connectString, base, { tcp: '127.0.0.1:0=line', thrift: '127.0.0.1:0=rpc', 'max-connections-per-instance': '2' });
+  const sockets: net.Socket[] = [];
+  try {
+    const tcpPort = proxy.app.addresses().tcp[0]!.port;
+    const talk = async () => {
+      const s = net.connect(tcpPort, '127.0.0.1');
+      s.on('error', () => {});
+      sockets.push(s);
+      s.write('ping\n');
+      const answer = await Promise.race([once(s, 'data').then(([c]) => String(c)), once(s, 'close').then(() => 'closed')]);
+      return answer;
+    };
+    t.is(await talk(), 'ping\n');
+    t.is(await talk(), 'ping\n');
+    t.is(await talk(), 'closed', 'a third connection to the one instance is refused');
+    // Thrift: two calls hang on the instance; the third call in flight is refused at once.
+    const callers = await Promise.all([0, 1, 2].map(() => connectThrift(proxy.app.addresses().thrift[0]!.port)));
+    void callers[0]!.call('hang', 'a').catch(() => {});
+    void callers[1]!.call('hang', 'b').catch(() => {});
+    await waitFor('two calls at the instance', () => thriftServer.calls() === 2);
+    const refused = await callers[2]!.echo('c').then(() => undefined, (err: Error) => err.message);
+    t.regex(refused ?? '', /^zkroute: overloaded: /);
+    for (const c of callers) c.close();
+    const metrics = await (await fetch(`http://127.0.0.1:${proxy.app.adminAddress().port}/metrics`)).text();
+    t.regex(metrics, /zkroute_tcp_connections_total\{service="line",outcome="overloaded"\} 1/);
+    t.regex(metrics, /zkroute_thrift_calls_total\{service="rpc",method="echo",outcome="overloaded"\} 1/);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await proxy.close();
+    echo.close();
+    await thriftServer.close();
   }
 });
