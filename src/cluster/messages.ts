@@ -18,6 +18,8 @@ export type ToWorker =
   | { readonly zkroute: 'known'; readonly names: readonly string[] }
   /** One service's served set changed: instances that joined, uids that left. */
   | { readonly zkroute: 'change'; readonly service: string; readonly added: readonly Instance[]; readonly removed: readonly string[] }
+  /** A service left ZooKeeper (after its last `change`): forget it, its series with it. */
+  | { readonly zkroute: 'removed'; readonly service: string }
   | { readonly zkroute: 'resolved'; readonly id: number; readonly kind: Resolution['kind'] }
   | { readonly zkroute: 'health?'; readonly id: number }
   | { readonly zkroute: 'metrics?'; readonly id: number }

@@ -87,6 +87,11 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     for (const state of workers.values()) if (state.subscribed) send(state, message);
   });
 
+  discovery.table.on('removed', (service: string) => {
+    const message: ToWorker = { zkroute: 'removed', service };
+    for (const state of workers.values()) if (state.subscribed) send(state, message);
+  });
+
   const known = (): ToWorker => ({ zkroute: 'known', names: discovery.knownServices() });
   discovery.on('services', () => {
     const message = known();

@@ -62,6 +62,10 @@ export class WorkerSource extends EventEmitter implements InstanceSource {
         this.table.patch(message.service, message.added.map((i) => this.#remember(i)), removed);
         return true;
       }
+      case 'removed':
+        // Its last change already took every instance out (and forgot their uids).
+        this.table.remove(message.service);
+        return true;
       case 'known':
         this.#known = new Set(message.names);
         return true;

@@ -67,3 +67,20 @@ test('a crashing worker is replaced after 1 s, doubling to 30 s while workers di
   t.is(nextRestartDelay(30_000, 60_000), 1000, 'a worker that ran for a minute resets the backoff');
   t.is(nextRestartDelay(4000, 59_000), 8000);
 });
+
+test('a service the primary says left is forgotten: no entry, a removed event, unknown to lookups once the names say so', async (t) => {
+  const ch = channel();
+  const source = new WorkerSource({ resolveTimeoutMs: 200 }, ch);
+  const a = fakeInstance(7001, { service: 'gone' });
+  source.apply({ zkroute: 'snapshot', services: [['gone', [a]], ['stays', [fakeInstance(7002, { service: 'stays' })]]] });
+  const removed: string[] = [];
+  source.table.on('removed', (service: string) => removed.push(service));
+  // As the primary sends it: the last change, the removal, then the names without it.
+  source.apply({ zkroute: 'change', service: 'gone', added: [], removed: [a.uid] });
+  t.true(source.apply({ zkroute: 'removed', service: 'gone' }));
+  source.apply({ zkroute: 'known', names: ['stays'] });
+  t.is(source.table.get('gone'), undefined);
+  t.deepEqual(removed, ['gone']);
+  t.deepEqual(source.knownServices(), ['stays']);
+  t.is((await source.resolve('gone')).kind, 'unknown');
+});
