@@ -13,6 +13,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # npm ci's postinstall applies patches/ to the native binding and rebuilds it (patch-package).
 COPY patches ./patches
+COPY scripts/patch-native.mjs ./scripts/patch-native.mjs
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
