@@ -77,6 +77,7 @@ function assertNoLoss(t: ExecutionContext, report: TrafficReport): void {
 test.serial('row 1: a provider deregisters: gone from the table within 100 ms, 0 failed requests', async (t) => {
   await withRow(t, { sessionTimeoutMs: 8000 }, async ({ proxy, providers, traffic }) => {
     const leaving = providers[0]!;
+    const leavingInstance = proxy.app.discovery.instances('api')!.find((i) => i.id === leaving.name)!;
     // When ZooKeeper itself says the node is gone (a watch of our own): the proxy's share starts there.
     let deletedAt = 0;
     await writer.exists(leaving.registration.path!, () => (deletedAt = performance.now()));
@@ -89,7 +90,9 @@ test.serial('row 1: a provider deregisters: gone from the table within 100 ms, 0
     await waitFor('the table change', () => changedAt > 0 && deletedAt > 0, 2000, 2);
     const ms = changedAt - startedAt;
     const proxyMs = changedAt - deletedAt;
-    // The instance stops only after it left the table (a graceful deregistration).
+    // The instance stops only after it left the table and finished what it had (a graceful
+    // deregistration): a request sent just before the change must not be cut.
+    await waitFor('no request in flight to it', () => proxy.app.provider.inFlight(leavingInstance) === 0, 5000, 5);
     await leaving.upstream.kill();
     await traffic.more(300);
     const report = await traffic.stop();
