@@ -145,7 +145,8 @@ test('a re-create refused for good (NO_AUTH after an ACL change) is retried with
     }, 10_000, 20);
     t.truthy(stat);
     t.log(`re-created ${Date.now() - restoredAt} ms after the ACL allowed it (${lines.filter((l) => l['msg'] === 'could not register; retrying').length} refused tries)`);
-    t.true(r.registered);
+    // The create's reply may reach the registration a moment after another client sees the node.
+    t.true(await waitFor('registered again', () => r.registered, 5000));
   } finally {
     await suite.zk.setAcl(parent, [{ perms: 31, scheme: 'world', id: 'anyone' }]).catch(() => {});
     await r.close();
