@@ -28,11 +28,15 @@ test.serial('row 22: znodes pointing at a link-local address and at the proxy it
     const admin = proxy.app.adminAddress();
     const own = proxy.app.address();
     await register(suite.zk, base, 'api', 'good', good.address);
+    await waitFor('the good instance', () => proxy.app.discovery.instances('api')?.length === 1);
     await register(suite.zk, base, 'api', 'metadata', '169.254.169.254:80');
     await register(suite.zk, base, 'api', 'admin', `127.0.0.1:${admin.port}`);
     await register(suite.zk, base, 'api', 'self', `127.0.0.1:${own.port}`);
+    // No traffic until all three are refused: a broken policy must fail here, not send a
+    // request off loopback.
+    await waitFor('the three refused', () => lines.filter((l) => l['reason'] === 'forbidden_address').length === 3);
+    t.is(proxy.app.discovery.instances('api')?.length, 1, 'only the good instance in the table before any traffic');
     const traffic = new Traffic(proxy.origin, 'api');
-    await waitFor('the good instance', () => proxy.app.discovery.instances('api')?.length === 1);
     await traffic.more(300);
     const report = await traffic.stop();
     const providers = (await (await fetch(`http://127.0.0.1:${admin.port}/providers/api`)).json()) as { instances: { id: string }[] };
