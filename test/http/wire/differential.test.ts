@@ -1,0 +1,66 @@
+// Our HTTP/1.1 parser against the llhttp Node ships, on generated messages: the same messages
+// accepted (start line, fields, body, trailers, keep-alive, upgrade), the same ending.
+import test from 'ava';
+import fc from 'fast-check';
+import { parseWithNode, parseWithOurs, type Kind } from '../../helpers/wire.js';
+import { request, response, splitMode, splits, stream } from '../../helpers/wire-generate.js';
+
+const RUNS = Number(process.env['ZKROUTE_DIFFERENTIAL_RUNS'] ?? 3000);
+
+function agree(kind: Kind, text: string, mode: Parameters<typeof splits>[1], noBody = false): boolean {
+  const node = parseWithNode(kind, [Buffer.from(text, 'latin1')], noBody);
+  const ours = parseWithOurs(kind, splits(text, mode), noBody);
+  // After HEAD, llhttp reports keep-alive as if a body could follow (it learns of HEAD after
+  // computing it); ours knows no body follows, which is what keeps the connection reusable.
+  const strip = (p: typeof node) => ({ messages: noBody ? p.messages.map((m) => ({ ...m, keepAlive: null })) : p.messages, clean: p.clean });
+  const same = JSON.stringify(strip(node)) === JSON.stringify(strip(ours));
+  if (!same) console.log(JSON.stringify({ kind, text, noBody, node, ours }));
+  return same;
+}
+
+test('requests: the same decision and the same messages as llhttp, whole, split anywhere, pipelined', (t) => {
+  fc.assert(fc.property(stream(request), splitMode, (text, mode) => agree('request', text, mode)), { numRuns: RUNS });
+  t.pass();
+});
+
+test('responses: the same decision and the same messages as llhttp (and after a HEAD request)', (t) => {
+  fc.assert(fc.property(stream(response), splitMode, fc.boolean(), (text, mode, head) => agree('response', text, mode, head)), { numRuns: RUNS });
+  t.pass();
+});
+
+// Counterexamples fast-check found while the parser was written, kept as regression cases.
+const regressions: [Kind, string, boolean][] = [
+  ['request', 'GET / HTTP/1.0\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n1;a=b\r\na\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n', false],
+  ['response', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', false],
+  ['request', 'GET / HTTP/2.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /!$, HTTP/1.0\r\n\r\n', false],
+  ['request', 'QUERY / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', false],
+  ['response', 'HTTP/2.0 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n\r\n', false],
+  ['request', 'GET /\r\nHost: a\r\n\r\n', false],
+  ['response', 'HTTP/1.1 101 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: +0\r\n\r\n', false],
+  ['request', 'GET  / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n', false],
+  ['response', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n\r', true],
+  ['request', 'GET /  HTTP/1.1\r\nHost: a\r\n\r\n', false],
+  ['request', 'CONNECT http://a/b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', false],
+  ['request', 'GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nHost:\r\n\r\nGET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', false],
+  ['request', 'GET * HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n1; a=b\r\na\r\n0\r\n\r\n', false],
+  ['request', 'GET /\nContent-Length: 0\r\n\r\n', false],
+];
+test('regression cases agree, whole and byte by byte', (t) => {
+  for (const [kind, text, noBody] of regressions) {
+    t.true(agree(kind, text, 'whole', noBody), text);
+    t.true(agree(kind, text, 'bytes', noBody), text);
+  }
+});
+
+test('the refusals the server answers: smuggling shapes are 400, an oversize head 431', (t) => {
+  const refusal = (text: string) => parseWithOurs('request', [Buffer.from(text, 'latin1')]).error;
+  t.is(refusal('POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'), 'CONTENT_LENGTH_WITH_TRANSFER_ENCODING');
+  t.is(refusal('POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde'), 'DUPLICATE_CONTENT_LENGTH');
+  t.is(refusal('POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n'), 'INVALID_TRANSFER_ENCODING');
+  t.is(refusal('GET / HTTP/1.1\r\nX-Folded: a\r\n b\r\n\r\n'), 'OBS_FOLD');
+  t.is(refusal('GET / HTTP/1.1\nHost: a\r\n\r\n'), 'LF_WITHOUT_CR');
+  t.is(refusal('GET / HTTP/1.1\r\nX : a\r\n\r\n'), 'INVALID_FIELD_NAME');
+  t.is(refusal(`GET / HTTP/1.1\r\nX: ${'b'.repeat(20_000)}\r\n\r\n`), 'HEADERS_TOO_LARGE');
+  t.is(refusal('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n'), 'INVALID_CHUNK_SIZE');
+  t.is(refusal('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b c\r\nabc\r\n0\r\n\r\n'), 'INVALID_CHUNK_EXTENSION');
+});
