@@ -42,8 +42,8 @@ const LOAD_CPU = opts.pin ? '0' : undefined;
 const PROXY_CPU = opts.pin ? '1' : undefined;
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
-/** `zkroute-workers`: the proxy with --workers N; `undici-floor`: floor-proxy.mjs (when asked for). */
-type Config = 'direct' | 'nginx' | 'zkroute' | 'zkroute-workers' | 'undici-floor';
+/** `zkroute`: the wire engine (default); `zkroute-node`: --http-engine node; `zkroute-workers`: --workers N; `undici-floor`: floor-proxy.mjs (when asked for). */
+type Config = 'direct' | 'nginx' | 'zkroute' | 'zkroute-node' | 'zkroute-workers' | 'undici-floor';
 interface Row { body: string; connections: number; config: Config; rep: number; result: WrkResult; cpuPer10k: number | undefined }
 
 function setAffinity(pids: number[], cpuList: string): void {
@@ -94,13 +94,14 @@ async function main(): Promise<void> {
     await zk.mkdirp('/providers/bench');
     await zk.create('/providers/bench/u1', JSON.stringify({ host: '127.0.0.1', port: upPort }), { ephemeral: true });
 
-    const [zkroutePort, nginxPort, workersPort, floorPort] = (await freePorts(4)) as [number, number, number, number];
+    const [zkroutePort, nginxPort, workersPort, floorPort, nodeEnginePort] = (await freePorts(5)) as [number, number, number, number, number];
     const startProxy = (port: number, extra: string[]) => {
       const proxy = start(process.execPath, [path.join(ROOT, 'bin/zkroute.js'), 'proxy', '--zookeeper', zkServer.connectString, '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--log-level', 'warn', ...extra], { ...(PROXY_CPU ? { cpuList: PROXY_CPU } : {}) });
       proxy.stderr!.on('data', (c: Buffer) => process.stderr.write(`zkroute: ${c}`));
       return proxy;
     };
     const zkroute = startProxy(zkroutePort, []);
+    const nodeEngine = startProxy(nodeEnginePort, ['--http-engine', 'node']);
     const workers = WORKERS > 1 ? startProxy(workersPort, ['--workers', String(WORKERS)]) : undefined;
     const floor = opts.floor ? start(process.execPath, [path.join(ROOT, 'benchmarks/floor-proxy.mjs'), String(floorPort), `127.0.0.1:${upPort}`, '/svc/bench'], { ...(PROXY_CPU ? { cpuList: PROXY_CPU } : {}) }) : undefined;
 
@@ -142,10 +143,11 @@ http {
       direct: (body) => `http://127.0.0.1:${upPort}/${body}`,
       nginx: (body) => `http://127.0.0.1:${nginxPort}/svc/bench/${body}`,
       zkroute: (body) => `http://127.0.0.1:${zkroutePort}/svc/bench/${body}`,
+      'zkroute-node': (body) => `http://127.0.0.1:${nodeEnginePort}/svc/bench/${body}`,
       'zkroute-workers': (body) => `http://127.0.0.1:${workersPort}/svc/bench/${body}`,
       'undici-floor': (body) => `http://127.0.0.1:${floorPort}/svc/bench/${body}`,
     };
-    const configs: Config[] = ['direct', 'nginx', 'zkroute'];
+    const configs: Config[] = ['direct', 'nginx', 'zkroute', 'zkroute-node'];
     if (workers) configs.push('zkroute-workers');
     if (floor) configs.push('undici-floor');
     for (const config of configs) await waitForOk(urls[config]('small'));
@@ -153,8 +155,8 @@ http {
     // The primary and its workers: a cluster's CPU is all of its processes'.
     const workersPids = () => (workers ? [workers.pid!, ...childPids(workers.pid!)] : []);
     const floorPids = () => (floor ? [floor.pid!] : []);
-    const proxyPids: Record<Config, () => number[]> = { direct: () => [], nginx: nginxPids, zkroute: () => [zkroute.pid!], 'zkroute-workers': workersPids, 'undici-floor': floorPids };
-    const allPids = () => [upstream.pid!, zkroute.pid!, ...nginxPids(), ...workersPids(), ...floorPids()];
+    const proxyPids: Record<Config, () => number[]> = { direct: () => [], nginx: nginxPids, zkroute: () => [zkroute.pid!], 'zkroute-node': () => [nodeEngine.pid!], 'zkroute-workers': workersPids, 'undici-floor': floorPids };
+    const allPids = () => [upstream.pid!, zkroute.pid!, nodeEngine.pid!, ...nginxPids(), ...workersPids(), ...floorPids()];
     log(`upstream :${upPort}, nginx :${nginxPort}, zkroute :${zkroutePort}; ${seconds}s runs, ${reps} repetitions, ${opts.pin ? 'pinned (load+upstream core 0, proxy core 1) except at 1 connection' : 'unpinned'}`);
 
     for (const config of configs) await wrk(urls[config]('small'), 32, 1, LOAD_CPU);
@@ -163,7 +165,7 @@ http {
     for (const [body, connections] of plan) {
       // One-connection latency unpinned: pinned across cores even nginx pays wake-ups.
       if (opts.pin) setAffinity(allPids(), connections === 1 ? '0,1' : '0');
-      if (opts.pin && connections !== 1) setAffinity([zkroute.pid!, ...nginxPids(), ...workersPids(), ...floorPids()], '1');
+      if (opts.pin && connections !== 1) setAffinity([zkroute.pid!, nodeEngine.pid!, ...nginxPids(), ...workersPids(), ...floorPids()], '1');
       // One-connection tails swing most run to run on a shared 2-core box: at least 3 repetitions.
       const repsHere = connections === 1 ? Math.max(reps, 3) : reps;
       for (let rep = 0; rep < repsHere; rep++) {
@@ -364,6 +366,7 @@ function report(r: {
     const z = get(body, c, 'zkroute');
     lines.push(`| throughput zkroute / nginx, ${body}, ${c} conns | ${f(z.rps / get(body, c, 'nginx').rps)} |`);
     lines.push(`| throughput zkroute / direct, ${body}, ${c} conns | ${f(z.rps / get(body, c, 'direct').rps)} |`);
+    lines.push(`| throughput zkroute --http-engine node / nginx, ${body}, ${c} conns | ${f(get(body, c, 'zkroute-node').rps / get(body, c, 'nginx').rps)} |`);
   }
   if (r.summary.some((s) => s.config === 'zkroute-workers')) {
     for (const [body, c] of [['small', 32], ['small', 128], ['4k', 32]] as const) {
@@ -382,6 +385,12 @@ function report(r: {
   const n1 = get('small', 1, 'nginx');
   lines.push(`| added latency at 1 conn, zkroute - direct: p50 / p99 ms | ${f(z1.p50Ms - d1.p50Ms, 3)} / ${f(z1.p99Ms - d1.p99Ms, 3)} |`);
   lines.push(`| added latency at 1 conn, nginx - direct: p50 / p99 ms | ${f(n1.p50Ms - d1.p50Ms, 3)} / ${f(n1.p99Ms - d1.p99Ms, 3)} |`);
+  const e1 = get('small', 1, 'zkroute-node');
+  lines.push(`| added latency at 1 conn, zkroute --http-engine node - direct: p50 / p99 ms | ${f(e1.p50Ms - d1.p50Ms, 3)} / ${f(e1.p99Ms - d1.p99Ms, 3)} |`);
+  for (const c of [32, 128]) {
+    const cpu = (config: Config) => get('small', c, config).cpuUsPerReq ?? NaN;
+    lines.push(`| proxy CPU per request, small, ${c} conns: zkroute / zkroute --http-engine node / nginx, us | ${f(cpu('zkroute'), 1)} / ${f(cpu('zkroute-node'), 1)} / ${f(cpu('nginx'), 1)} |`);
+  }
   lines.push(`| peak RSS zkroute / nginx worker, MiB | ${f(r.rss.zkroute, 1)} / ${f(r.rss.nginx, 1)} |`);
   lines.push('');
   const p = r.propagation;

@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   not_routed: 404,
   unknown_service: 404,
   request_timeout: 408,
+  expectation_failed: 417,
   headers_too_large: 431,
   loop_detected: 508,
   upstream_unavailable: 502,

@@ -50,6 +50,8 @@ export interface ProxyConfig extends ZookeeperConfig {
   readonly poolIdleTimeoutMs: number;
   readonly maxConnectionsPerInstance: number;
   readonly maxPending: number;
+  /** The HTTP/1.1 implementation on both ends: ours (`zkroute`) or Node's http + undici (`node`). */
+  readonly httpEngine: 'zkroute' | 'node';
   readonly maxClientConnections: number;
   readonly bodyIdleTimeoutMs: number;
   readonly headerTimeoutMs: number;
@@ -94,6 +96,7 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('keep-last-on-empty', 'keepLastOnEmpty', parseBoolean, 'true', 'keep routing to the last set when ZooKeeper lists none'),
   spec('allow-upstream', 'allowUpstream', checked(cidrProblem), '', 'CIDRs instance addresses must be in, comma list (default: all but link-local 169.254.0.0/16 and fe80::/10); zkroute\'s own addresses are always refused', { multiple: true }),
   spec('balancer', 'balancer', oneOf(BALANCERS), 'random', 'random, round-robin or p2c (fewest in flight of two)'),
+  spec('http-engine', 'httpEngine', oneOf(['zkroute', 'node'] as const), 'zkroute', 'HTTP/1.1 on both ends: zkroute (its own strict parser, server and upstream pools) or node (Node http + undici)'),
   spec('preserve-host', 'preserveHost', parseBoolean, 'false', "send the caller's Host header instead of the instance's host:port", { boolean: true }),
   spec('no-normalize-path', 'noNormalizePath', parseBoolean, 'false', 'forward "." and ".." path segments as sent (default: resolved inside the service, never above its root)', { boolean: true }),
   spec('connect-timeout', 'connectTimeoutMs', parseDurationMs, '1s', 'upstream TCP connect limit per try'),

@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Instance } from '../discovery/provider-table.js';
@@ -7,6 +6,7 @@ import type { OutcomeKind } from '../outcome.js';
 import { Cancellation, CLIENT_GONE } from '../upstream/cancellation.js';
 import type { ServiceProvider } from '../upstream/provider.js';
 import { runTries } from '../upstream/retry.js';
+import type { CallerRequest, CallerResponse } from './exchange.js';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
 import { hasPassedThrough, upstreamRequestHeaders } from './headers.js';
 import { prepareBody, type PreparedBody } from './request-body.js';
@@ -33,9 +33,9 @@ export interface HandlerOptions {
   readonly maxPending: number;
 }
 
-export interface HandlerDeps {
+export interface HandlerDeps<Res extends CallerResponse> {
   readonly provider: ServiceProvider;
-  readonly forwarder: Forwarder;
+  readonly forwarder: Forwarder<Res>;
   readonly logger: Logger;
   /** This process's Via entry (see viaEntry): appended upstream; a request carrying it is a loop. */
   readonly via: string;
@@ -54,7 +54,7 @@ export interface RequestDone {
 }
 
 /** Writes a JSON error, unless a response has already started (then the connection is cut). */
-export function sendError(res: ServerResponse, error: ProxyError): void {
+export function sendError(res: CallerResponse, error: ProxyError): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -66,7 +66,7 @@ export function sendError(res: ServerResponse, error: ProxyError): void {
 }
 
 /** The request handler: route -> resolve -> body -> try instances -> answer. */
-export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRequestHandler<Res extends CallerResponse>(options: HandlerOptions, deps: HandlerDeps<Res>): (req: CallerRequest, res: Res) => void {
   const { provider, forwarder } = deps;
   const logger = deps.logger.child({ component: 'proxy' });
   const debug = () => logger.isLevelEnabled('debug');
@@ -77,12 +77,12 @@ export function createRequestHandler(options: HandlerOptions, deps: HandlerDeps)
   }
 
   /** Answers with an error before any try. Names a caller made up never become a metric label. */
-  function reject(res: ServerResponse, error: ProxyError, labelService: string, method: string, startedAt: number): void {
+  function reject(res: Res, error: ProxyError, labelService: string, method: string, startedAt: number): void {
     sendError(res, error);
     deps.onRequestDone?.({ service: labelService, method, status: error.status, tries: 0, durationMs: performance.now() - startedAt, outcome: error.code });
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: CallerRequest, res: Res): Promise<void> {
     const startedAt = performance.now();
     const method = req.method ?? 'GET';
 

@@ -74,23 +74,28 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, ctx: Forwa
 }
 
 /**
- * Response headers for the client from undici's raw ones ([name, value, ...] as Buffers):
- * hop-by-hop removed (framing is Node's to choose), as a flat list for `res.writeHead`.
+ * Response fields for the client from an instance's (name, value, name, value...): hop-by-hop
+ * ones removed (framing is the caller side's to choose), as a flat list for `writeHead`.
  */
-export function clientResponseRawHeaders(raw: readonly Buffer[]): string[] {
+export function clientResponseFields(fields: readonly string[]): string[] {
   let named: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
-      named = connectionTokens(raw[i + 1]!.toString('latin1'));
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i]!.length === 10 && fields[i]!.toLowerCase() === 'connection') {
+      named = connectionTokens(fields[i + 1]!);
       break;
     }
   }
   const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, fields[i + 1]!);
   }
   return out;
+}
+
+/** The same from undici's raw headers (Buffers). */
+export function clientResponseRawHeaders(raw: readonly Buffer[]): string[] {
+  return clientResponseFields(raw.map((b) => b.toString('latin1')));
 }

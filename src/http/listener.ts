@@ -6,7 +6,11 @@ import { viaEntry } from './headers.js';
 import type { Logger } from 'pino';
 import { bound, closeServer, listen, type ListenAddress } from '../listen.js';
 import type { ServiceProvider } from '../upstream/provider.js';
+import type { Server as NetServer } from 'node:net';
 import type { Forwarder } from './forwarder.js';
+import type { EngineResponse } from './wire/exchange.js';
+import { createWireForwarder } from './wire/forwarder.js';
+import { createEngineServer, type EngineServer } from './wire/server.js';
 import { createRequestHandler, type HandlerOptions, type RequestDone } from './handler.js';
 import { createHttpServer, type ServerOptions } from './server.js';
 import { createUndiciForwarder, type UndiciForwarderOptions } from './undici-forwarder.js';
@@ -14,6 +18,8 @@ import { createWebSocketProxy } from './websocket.js';
 
 export interface HttpListenerOptions extends HandlerOptions, ServerOptions, UndiciForwarderOptions {
   readonly listen: ListenAddress;
+  /** `zkroute`: the wire engine (our parser, server and pools); `node`: Node's http + undici. */
+  readonly httpEngine: 'zkroute' | 'node';
   readonly websocketIdleTimeoutMs: number;
 }
 
@@ -41,23 +47,57 @@ export interface HttpListener {
 /** Builds the HTTP listener; call listen() to serve. */
 export function createHttpListener(options: HttpListenerOptions, deps: HttpListenerDeps): HttpListener {
   const { logger, provider } = deps;
-  const forwarder: Forwarder = createUndiciForwarder({ ...options, lookupFor: (port) => provider.lookupFor(port) });
+  const lookupFor = (port: number) => provider.lookupFor(port);
   const via = viaEntry(randomBytes(4).toString('hex'));
-  const handler = createRequestHandler(options, { provider, forwarder, logger, via, ...(deps.onRequestDone ? { onRequestDone: deps.onRequestDone } : {}) });
+  const common = { provider, logger, via, ...(deps.onRequestDone ? { onRequestDone: deps.onRequestDone } : {}) };
+  // Node's http + undici: the whole server with engine `node`; with engine `zkroute` only for
+  // what the wire engine hands over (upgrades, CONNECT, HTTP/0.9 and 2.0 request lines).
+  const nodeForwarder = createUndiciForwarder({ ...options, lookupFor });
+  const nodeHandler = createRequestHandler(options, { ...common, forwarder: nodeForwarder });
   const websocket = createWebSocketProxy({ ...options, idleTimeoutMs: options.websocketIdleTimeoutMs }, { provider, logger, via });
 
   let draining = false;
   let listening = false;
-  const server: Server = createHttpServer(options, {
+  const nodeServer: Server = createHttpServer(options, {
     request: (req, res) => {
       // While draining, every answer closes its connection so callers move on.
       if (draining) res.setHeader('connection', 'close');
-      handler(req, res);
+      nodeHandler(req, res);
     },
     upgrade: (req, socket, head) => websocket.handleUpgrade(req, socket, head),
     logger,
     ...(deps.onDrop ? { onDrop: deps.onDrop } : {}),
   });
+
+  let engine: EngineServer | undefined;
+  let wireForwarder: Forwarder<EngineResponse> | undefined;
+  if (options.httpEngine === 'zkroute') {
+    const forwarder = createWireForwarder({ ...options, lookupFor });
+    wireForwarder = forwarder;
+    const handler = createRequestHandler(options, { ...common, forwarder });
+    engine = createEngineServer(options, {
+      request: (req, res) => {
+        if (draining) res.setHeader('connection', 'close');
+        handler(req, res);
+      },
+      handOver(socket, bytes) {
+        nodeServer.emit('connection', socket);
+        // Node's server now listens for 'data': the message's bytes read so far go to it first.
+        socket.emit('data', bytes);
+      },
+      logger,
+      ...(deps.onDrop ? { onDrop: deps.onDrop } : {}),
+    });
+  }
+  const server: NetServer = engine ? engine.server : nodeServer;
+  const closeIdle = () => {
+    engine?.closeIdleConnections();
+    nodeServer.closeIdleConnections();
+  };
+  const closeAll = () => {
+    engine?.closeAllConnections();
+    nodeServer.closeAllConnections();
+  };
 
   return {
     async listen() {
@@ -66,7 +106,10 @@ export function createHttpListener(options: HttpListenerOptions, deps: HttpListe
       server.on('error', (err) => logger.error({ err }, 'server error'));
     },
     address: () => bound(server, options.listen),
-    release: (addresses) => forwarder.release(addresses),
+    release(addresses) {
+      nodeForwarder.release(addresses);
+      wireForwarder?.release(addresses);
+    },
     async close(drainTimeoutMs) {
       if (draining) return;
       draining = true;
@@ -74,20 +117,20 @@ export function createHttpListener(options: HttpListenerOptions, deps: HttpListe
       if (listening) {
         finished = closeServer(server);
         // Idle keep-alive connections go now; busy ones as soon as their response is done.
-        server.closeIdleConnections();
-        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        closeIdle();
+        const sweep = setInterval(closeIdle, 50);
         const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), drainTimeoutMs).unref());
         const done = await Promise.race([finished.then(() => true), timeout]);
         clearInterval(sweep);
         if (!done) {
           logger.warn({ drainTimeoutMs }, 'drain timeout: closing connections still busy');
-          server.closeAllConnections();
+          closeAll();
         }
       }
       // WebSocket tunnels hold the listener open: they go after the drain wait.
       websocket.close();
       await finished;
-      await forwarder.close();
+      await Promise.all([nodeForwarder.close(), wireForwarder?.close()]);
     },
   };
 }

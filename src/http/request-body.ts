@@ -1,5 +1,5 @@
-import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
+import type { CallerRequest } from './exchange.js';
 
 export interface PreparedBody {
   readonly body: null | Buffer | Readable;
@@ -14,7 +14,7 @@ const NO_BODY: PreparedBody = { body: null, replayable: true };
  * anything larger or of unknown length (chunked) through once. Rejects if the client goes away
  * while a held body is being read.
  */
-export function prepareBody(req: IncomingMessage, limitBytes: number): Promise<PreparedBody> | PreparedBody {
+export function prepareBody(req: CallerRequest, limitBytes: number): Promise<PreparedBody> | PreparedBody {
   const lengthHeader = req.headers['content-length'];
   const chunked = req.headers['transfer-encoding'] !== undefined;
   if (!chunked && (lengthHeader === undefined || lengthHeader === '0')) return NO_BODY;

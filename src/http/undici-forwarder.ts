@@ -107,7 +107,7 @@ class TryHandler implements Dispatcher.DispatchHandler {
 }
 
 /** Plain HTTP forwarding over one keep-alive undici Pool per instance address. */
-export class UndiciForwarder implements Forwarder {
+export class UndiciForwarder implements Forwarder<ServerResponse> {
   readonly #options: UndiciForwarderOptions;
   readonly #pools = new Map<string, Pool>();
   #closed = false;
@@ -178,6 +178,6 @@ export class UndiciForwarder implements Forwarder {
 }
 
 /** Creates the plain-HTTP forwarder. */
-export function createUndiciForwarder(options: UndiciForwarderOptions): Forwarder {
+export function createUndiciForwarder(options: UndiciForwarderOptions): Forwarder<ServerResponse> {
   return new UndiciForwarder(options);
 }

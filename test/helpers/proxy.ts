@@ -18,7 +18,9 @@ export interface RunningProxy {
 
 /** Starts the proxy on 127.0.0.1:0 with `flags` (as on the command line, without dashes). */
 export async function startProxy(zookeeper: string, basePath: string, flags: Record<string, string | boolean> = {}, logger: Logger = silentLogger()): Promise<RunningProxy> {
-  const config = buildProxyConfig({ zookeeper, listen: '127.0.0.1:0', admin: '127.0.0.1:0', 'base-path': basePath, ...flags }, {});
+  // ZKROUTE_HTTP_ENGINE picks the engine for a whole run of the suites (CI runs them on both).
+  const engine = process.env['ZKROUTE_HTTP_ENGINE'];
+  const config = buildProxyConfig({ zookeeper, listen: '127.0.0.1:0', admin: '127.0.0.1:0', 'base-path': basePath, ...flags }, engine ? { ZKROUTE_HTTP_ENGINE: engine } : {});
   const app = createApp(config, { logger });
   await app.start();
   const { port } = app.address();

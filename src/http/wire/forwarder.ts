@@ -1,0 +1,468 @@
+// The wire engine's upstream side: keep-alive connections per instance address (idle ones
+// reused first, at most `maxConnectionsPerInstance` open, requests beyond wait in order), each
+// try's head serialised into one string, the response parsed by our strict parser and passed to
+// the caller's EngineResponse without copying, backpressure both ways.
+import { connect, type LookupFunction, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import type { Instance } from '../../discovery/provider-table.js';
+import { CONNECT_ERRORS, DEADLINE_CODE, errorCode, type TryOutcome } from '../../outcome.js';
+import { CLIENT_GONE, DEADLINE_PASSED } from '../../upstream/cancellation.js';
+import type { ForwardRequest, Forwarder } from '../forwarder.js';
+import { clientResponseFields } from '../headers.js';
+import type { EngineResponse } from './exchange.js';
+import { Http1Parser, type MessageHead } from './parser.js';
+
+export interface WireForwarderOptions {
+  readonly connectTimeoutMs: number;
+  readonly poolIdleTimeoutMs: number;
+  readonly bodyIdleTimeoutMs: number;
+  readonly maxConnectionsPerInstance: number;
+  readonly lookupFor?: (port: number) => LookupFunction | undefined;
+  /** Largest response head accepted from an instance. */
+  readonly maxHeadBytes?: number;
+}
+
+/**
+ * A limit that is re-armed for every request on a connection: one timer per connection,
+ * refreshed (no new timer per request while the length stays the same); disarming only marks it.
+ */
+class Deadline {
+  #timer: NodeJS.Timeout | undefined;
+  #ms = 0;
+  #armed = false;
+  readonly #fire: () => void;
+
+  constructor(fire: () => void) {
+    this.#fire = fire;
+  }
+
+  arm(ms: number): void {
+    this.#armed = true;
+    if (this.#timer && this.#ms === ms) {
+      this.#timer.refresh();
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#ms = ms;
+    this.#timer = setTimeout(() => {
+      if (!this.#armed) return;
+      this.#armed = false;
+      this.#fire();
+    }, ms).unref();
+  }
+
+  disarm(): void {
+    this.#armed = false;
+  }
+
+  close(): void {
+    this.#armed = false;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** One upstream connection and its response parser. */
+class Upstream {
+  readonly socket: Socket;
+  readonly parser: Http1Parser;
+  /** Until response headers (the try timeout), then between body chunks (body idle). */
+  readonly headDeadline = new Deadline(() => this.exchange?.headersTimeout());
+  readonly bodyDeadline = new Deadline(() => this.exchange?.bodyTimeout());
+  /** The try using it, or undefined while idle in the pool. */
+  exchange: Exchange | undefined;
+  /** Bytes were exchanged on it before: a reset may mean the instance closed it while idle. */
+  reused = false;
+  idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(socket: Socket, maxHeadBytes: number) {
+    this.socket = socket;
+    this.parser = new Http1Parser({ kind: 'response', maxHeadBytes }, {
+      onHead: (head) => this.exchange?.onHead(head),
+      onBody: (chunk) => this.exchange?.onBody(chunk),
+      onComplete: () => this.exchange?.onComplete(),
+    });
+  }
+}
+
+class Pool {
+  readonly address: string;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #options: WireForwarderOptions;
+  readonly #idle: Upstream[] = [];
+  readonly #waiting: Exchange[] = [];
+  #open = 0;
+  closed = false;
+
+  constructor(instance: Instance, options: WireForwarderOptions) {
+    this.address = instance.address;
+    this.#host = instance.host;
+    this.#port = instance.port;
+    this.#options = options;
+  }
+
+  /** Longest pause between response body chunks. */
+  get bodyIdleTimeoutMs(): number {
+    return this.#options.bodyIdleTimeoutMs;
+  }
+
+  /** Starts the exchange on an idle connection, a new one, or after one is free. */
+  acquire(exchange: Exchange): void {
+    const idle = this.#idle.pop();
+    if (idle) {
+      clearTimeout(idle.idleTimer);
+      idle.idleTimer = undefined;
+      return exchange.start(idle);
+    }
+    if (this.#open < this.#options.maxConnectionsPerInstance) return this.#connect(exchange);
+    exchange.queued();
+    this.#waiting.push(exchange);
+  }
+
+  /** A waiting exchange gave up (cancelled) before it got a connection. */
+  forget(exchange: Exchange): void {
+    const i = this.#waiting.indexOf(exchange);
+    if (i !== -1) this.#waiting.splice(i, 1);
+  }
+
+  #connect(exchange: Exchange): void {
+    this.#open += 1;
+    const lookup = this.#options.lookupFor?.(this.#port);
+    const socket = connect({ host: this.#host, port: this.#port, noDelay: true, ...(lookup ? { lookup } : {}) });
+    const upstream = new Upstream(socket, this.#options.maxHeadBytes ?? 64 * 1024);
+    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), this.#options.connectTimeoutMs);
+    let connected = false;
+    socket.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      upstream.exchange?.connected();
+    });
+    socket.on('data', (chunk: Buffer) => this.#data(upstream, chunk));
+    socket.on('error', (err: Error) => upstream.exchange?.socketError(err, !connected));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      clearTimeout(upstream.idleTimer);
+      upstream.headDeadline.close();
+      upstream.bodyDeadline.close();
+      this.#open -= 1;
+      const i = this.#idle.indexOf(upstream);
+      if (i !== -1) this.#idle.splice(i, 1);
+      upstream.exchange?.socketClosed(!connected);
+      upstream.exchange = undefined;
+      this.#next();
+    });
+    exchange.start(upstream, !connected);
+  }
+
+  #data(upstream: Upstream, chunk: Buffer): void {
+    if (!upstream.exchange) {
+      // Bytes from an idle connection: nothing asked for them. It cannot be trusted any more.
+      upstream.socket.destroy();
+      return;
+    }
+    let offset = 0;
+    while (offset < chunk.length && upstream.exchange) {
+      const n = upstream.parser.execute(chunk, offset);
+      if (n < 0) return upstream.exchange.parseError();
+      offset += n;
+    }
+    if (offset < chunk.length) upstream.socket.destroy();
+  }
+
+  /** The exchange is over: the connection goes back to the pool, or is closed. */
+  release(upstream: Upstream, reusable: boolean): void {
+    upstream.exchange = undefined;
+    if (!reusable || this.closed) {
+      upstream.socket.destroy();
+      return;
+    }
+    upstream.reused = true;
+    const next = this.#waiting.shift();
+    if (next) return next.start(upstream);
+    this.#idle.push(upstream);
+    if (upstream.idleTimer) upstream.idleTimer.refresh();
+    else upstream.idleTimer = setTimeout(() => upstream.socket.destroy(), this.#options.poolIdleTimeoutMs);
+  }
+
+  #next(): void {
+    const next = this.#waiting.shift();
+    if (next && !this.closed) this.acquire(next);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const upstream of this.#idle.splice(0)) upstream.socket.destroy();
+    for (const waiting of this.#waiting.splice(0)) waiting.finish(null, { kind: 'connect-failed', code: 'FORWARDER_CLOSED' });
+  }
+}
+
+/** One try: the request written, the response relayed, the ending turned into an outcome. */
+class Exchange {
+  readonly #request: ForwardRequest;
+  readonly #res: EngineResponse;
+  readonly #pool: Pool;
+  readonly #done: (outcome: TryOutcome) => void;
+  #upstream: Upstream | undefined;
+  #startedAt: number;
+  #queueTimer: NodeJS.Timeout | undefined;
+  #status = 0;
+  #finished = false;
+  #keepAlive = true;
+  #waitingForDrain = false;
+  #connecting = false;
+
+  constructor(request: ForwardRequest, res: EngineResponse, pool: Pool, done: (outcome: TryOutcome) => void) {
+    this.#request = request;
+    this.#res = res;
+    this.#pool = pool;
+    this.#done = done;
+    request.cancel.onCancel(() => this.#cancelled());
+    this.#startedAt = performance.now();
+  }
+
+  /** Waiting for a connection: the try timeout runs from the start (a rare path: its own timer). */
+  queued(): void {
+    this.#queueTimer = setTimeout(() => this.headersTimeout(), this.#request.tryTimeoutMs);
+  }
+
+  start(upstream: Upstream, connecting = false): void {
+    if (this.#finished) return this.#pool.release(upstream, true);
+    clearTimeout(this.#queueTimer);
+    this.#upstream = upstream;
+    upstream.exchange = this;
+    upstream.headDeadline.arm(Math.max(1, Math.ceil(this.#request.tryTimeoutMs - (performance.now() - this.#startedAt))));
+    this.#connecting = connecting;
+    upstream.parser.noBody = this.#request.method === 'HEAD';
+    // Written at once: on a new connection the socket queues it until connected.
+    this.#send(upstream.socket);
+  }
+
+  connected(): void {
+    this.#connecting = false;
+  }
+
+  #send(socket: Socket): void {
+    const { request } = this;
+    let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
+    const headers = request.headers;
+    let hasLength = false;
+    for (const name in headers) {
+      const value = headers[name]!;
+      if (name === 'content-length') {
+        hasLength = true;
+        if (Buffer.isBuffer(request.body)) continue;
+      }
+      if (typeof value === 'string') head += `${name}: ${value}\r\n`;
+      else for (const v of value) head += `${name}: ${v}\r\n`;
+    }
+    const body = request.body;
+    if (body === null) {
+      socket.write(`${head}\r\n`, 'latin1');
+    } else if (Buffer.isBuffer(body)) {
+      head += `content-length: ${body.length}\r\n\r\n`;
+      socket.cork();
+      socket.write(head, 'latin1');
+      socket.write(body);
+      socket.uncork();
+    } else {
+      const chunked = !hasLength;
+      socket.write(chunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
+      this.#stream(body, socket, chunked);
+    }
+  }
+
+  /** A body sent once (too large to hold, or chunked): piped with backpressure. */
+  #stream(body: Readable, socket: Socket, chunked: boolean): void {
+    const onData = (chunk: Buffer) => {
+      if (this.#finished || socket.destroyed) return;
+      let ok: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk);
+        ok = socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else ok = socket.write(chunk);
+      if (!ok) {
+        body.pause();
+        socket.once('drain', () => body.resume());
+      }
+    };
+    body.on('data', onData);
+    body.once('end', () => {
+      if (chunked && !this.#finished && !socket.destroyed) socket.write('0\r\n\r\n', 'latin1');
+    });
+    body.once('error', () => {
+      // The caller's upload broke: the instance cannot get a whole request on this connection.
+      this.#keepAlive = false;
+      socket.destroy();
+    });
+  }
+
+  get request(): ForwardRequest {
+    return this.#request;
+  }
+
+  onHead(head: MessageHead): void {
+    if (head.status < 200) {
+      if (head.status === 101) this.parseError();
+      return; // 100 Continue and other interim answers: the engine answered the caller's Expect itself
+    }
+    this.#upstream?.headDeadline.disarm();
+    this.#status = head.status;
+    this.#keepAlive = head.keepAlive;
+    this.#res.writeHead(head.status, clientResponseFields(head.fields));
+    if (this.#res.writableFinished || this.#res.destroyed) return;
+    this.#armBodyTimer();
+  }
+
+  #armBodyTimer(): void {
+    this.#upstream?.bodyDeadline.arm(this.#pool.bodyIdleTimeoutMs);
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.#finished) return;
+    this.#armBodyTimer();
+    if (this.#res.write(chunk)) return;
+    // The caller is slower than the instance: stop reading from the instance until it drains.
+    if (!this.#waitingForDrain && this.#upstream) {
+      this.#waitingForDrain = true;
+      const upstream = this.#upstream;
+      upstream.socket.pause();
+      this.#res.socket.once('drain', () => {
+        this.#waitingForDrain = false;
+        if (upstream.exchange === this) upstream.socket.resume();
+      });
+    }
+  }
+
+  onComplete(): void {
+    if (this.#status === 0) return; // an interim response's end
+    this.#res.end();
+    this.finish(null, this.#status >= 500 ? { kind: 'upstream-5xx', status: this.#status } : { kind: 'ok', status: this.#status });
+  }
+
+  parseError(): void {
+    const err = Object.assign(new Error(`malformed response from the instance (${this.#upstream?.parser.error?.code ?? 'unexpected 101'})`), { code: 'UPSTREAM_MALFORMED' });
+    this.#keepAlive = false;
+    this.#fail(err);
+  }
+
+  socketError(err: Error, beforeConnect: boolean): void {
+    this.#keepAlive = false;
+    this.#fail(err, beforeConnect);
+  }
+
+  socketClosed(beforeConnect: boolean): void {
+    if (this.#finished) return;
+    this.#keepAlive = false;
+    // A response read until the connection closes ends here.
+    if (this.#status !== 0 && this.#upstream && this.#upstream.parser.finish() === undefined && this.#upstream.parser.idle) return;
+    this.#fail(Object.assign(new Error('the instance closed the connection'), { code: beforeConnect ? 'ECONNREFUSED' : 'UND_ERR_SOCKET' }), beforeConnect);
+  }
+
+  #fail(err: Error, beforeConnect = false): void {
+    if (this.#finished) return;
+    // After the status line went out the caller's response can only be cut.
+    if (this.#status !== 0) this.#res.destroy();
+    const reason = this.#request.cancel.reason;
+    const status = this.#status;
+    let outcome: TryOutcome;
+    if (reason === CLIENT_GONE) outcome = { kind: 'client-aborted', responseStarted: status !== 0 };
+    else if (status !== 0) outcome = { kind: 'response-interrupted', status, code: reason === DEADLINE_PASSED ? DEADLINE_CODE : errorCode(err) };
+    else if (reason === DEADLINE_PASSED) outcome = { kind: 'timeout', code: DEADLINE_CODE };
+    else {
+      const code = errorCode(err);
+      outcome = CONNECT_ERRORS.has(code) || (beforeConnect && this.#connecting) ? { kind: 'connect-failed', code } : { kind: 'reset-before-response', code };
+    }
+    this.finish(err, outcome);
+  }
+
+  headersTimeout(): void {
+    if (this.#finished || this.#status !== 0) return;
+    this.#keepAlive = false;
+    this.#upstream?.socket.destroy();
+    this.finish(null, { kind: 'timeout', code: 'UND_ERR_HEADERS_TIMEOUT' });
+  }
+
+  bodyTimeout(): void {
+    if (this.#finished) return;
+    this.#keepAlive = false;
+    this.#upstream?.socket.destroy();
+    this.#res.destroy();
+    this.finish(null, { kind: 'response-interrupted', status: this.#status, code: 'UND_ERR_BODY_TIMEOUT' });
+  }
+
+  #cancelled(): void {
+    if (this.#finished) return;
+    this.#keepAlive = false;
+    this.#upstream?.socket.destroy();
+    this.#fail(this.#request.cancel.reason ?? CLIENT_GONE);
+  }
+
+  /** Ends the try once: the connection goes back (or is closed), the outcome is reported. */
+  finish(_err: Error | null, outcome: TryOutcome): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#queueTimer);
+    this.#upstream?.headDeadline.disarm();
+    this.#upstream?.bodyDeadline.disarm();
+    this.#request.cancel.onCancel(undefined);
+    const upstream = this.#upstream;
+    if (upstream) {
+      this.#upstream = undefined;
+      if (upstream.exchange === this) this.#pool.release(upstream, this.#keepAlive && outcome.kind !== 'client-aborted' && upstream.parser.idle && !this.#waitingForDrain);
+    } else this.#pool.forget(this);
+    this.#done(outcome);
+  }
+}
+
+/** Plain HTTP/1.1 forwarding for the wire engine: one pool per instance address. */
+export class WireForwarder implements Forwarder<EngineResponse> {
+  readonly #options: WireForwarderOptions;
+  readonly #pools = new Map<string, Pool>();
+  #closed = false;
+
+  constructor(options: WireForwarderOptions) {
+    this.#options = options;
+  }
+
+  forward(request: ForwardRequest, instance: Instance, res: EngineResponse): Promise<TryOutcome> {
+    if (this.#closed) return Promise.resolve({ kind: 'connect-failed', code: 'FORWARDER_CLOSED' });
+    let pool = this.#pools.get(instance.address);
+    if (!pool) {
+      pool = new Pool(instance, this.#options);
+      this.#pools.set(instance.address, pool);
+    }
+    const chosen = pool;
+    return new Promise((resolve) => {
+      if (request.cancel.reason) {
+        resolve(request.cancel.reason === CLIENT_GONE ? { kind: 'client-aborted', responseStarted: false } : { kind: 'timeout', code: DEADLINE_CODE });
+        return;
+      }
+      chosen.acquire(new Exchange(request, res, chosen, resolve));
+    });
+  }
+
+  release(addresses: Iterable<string>): void {
+    for (const address of addresses) {
+      const pool = this.#pools.get(address);
+      if (!pool) continue;
+      this.#pools.delete(address);
+      pool.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const pool of this.#pools.values()) pool.close();
+    this.#pools.clear();
+  }
+}
+
+/** Creates the wire engine's forwarder. */
+export function createWireForwarder(options: WireForwarderOptions): Forwarder<EngineResponse> {
+  return new WireForwarder(options);
+}
