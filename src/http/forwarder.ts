@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Instance } from '../discovery/provider-table.js';
-import type { TryOutcome } from '../outcome.js';
-import type { Cancellation } from '../upstream/cancellation.js';
+import { CONNECT_ERRORS, DEADLINE_CODE, errorCode, type TryOutcome } from '../outcome.js';
+import { CLIENT_GONE, DEADLINE_PASSED, type Cancellation } from '../upstream/cancellation.js';
 import type { CallerResponse } from './exchange.js';
 
 /** One try of a request, as the forwarder needs it. Built once per request, reused per try. */
@@ -30,4 +30,18 @@ export interface Forwarder<Res extends CallerResponse> {
   /** Closes the pools of addresses no longer listed (in-flight requests finish first). */
   release(addresses: Iterable<string>): void;
   close(): Promise<void>;
+}
+
+/**
+ * How a try that did not complete ended, for every forwarder: the caller gone, the answer cut
+ * after its status (`status` > 0), the deadline, else the error's code (a connect failure when
+ * nothing was sent, `connectFailed` when the forwarder knows the connection never opened).
+ */
+export function failedTryOutcome(err: unknown, status: number, reason: Error | undefined, connectFailed = false): TryOutcome {
+  if (reason === CLIENT_GONE) return { kind: 'client-aborted', responseStarted: status !== 0 };
+  if (status !== 0) return { kind: 'response-interrupted', status, code: reason === DEADLINE_PASSED ? DEADLINE_CODE : errorCode(err) };
+  if (reason === DEADLINE_PASSED) return { kind: 'timeout', code: DEADLINE_CODE };
+  const code = errorCode(err);
+  if (CONNECT_ERRORS.has(code) || connectFailed) return { kind: 'connect-failed', code };
+  return code === 'UND_ERR_HEADERS_TIMEOUT' ? { kind: 'timeout', code } : { kind: 'reset-before-response', code };
 }

@@ -2,9 +2,9 @@ import type { ServerResponse } from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 import type { Instance } from '../discovery/provider-table.js';
-import { CONNECT_ERRORS, DEADLINE_CODE, errorCode, type TryOutcome } from '../outcome.js';
-import { CLIENT_GONE, DEADLINE_PASSED } from '../upstream/cancellation.js';
-import type { ForwardRequest, Forwarder } from './forwarder.js';
+import type { TryOutcome } from '../outcome.js';
+import { CLIENT_GONE } from '../upstream/cancellation.js';
+import { failedTryOutcome, type ForwardRequest, type Forwarder } from './forwarder.js';
 import { clientResponseRawHeaders } from './headers.js';
 
 export interface UndiciForwarderOptions {
@@ -92,16 +92,7 @@ class TryHandler implements Dispatcher.DispatchHandler {
     this.#request.cancel.onCancel(undefined);
     const status = this.#status;
     if (this.#waitingForDrain) this.#res.off('drain', this.#onDrain!);
-    const reason = this.#request.cancel.reason;
-    let outcome: TryOutcome;
-    if (reason === CLIENT_GONE) outcome = { kind: 'client-aborted', responseStarted: status !== 0 };
-    else if (err === null) outcome = status >= 500 ? { kind: 'upstream-5xx', status } : { kind: 'ok', status };
-    else if (status !== 0) outcome = { kind: 'response-interrupted', status, code: reason === DEADLINE_PASSED ? DEADLINE_CODE : errorCode(err) };
-    else if (reason === DEADLINE_PASSED) outcome = { kind: 'timeout', code: DEADLINE_CODE };
-    else {
-      const code = errorCode(err);
-      outcome = CONNECT_ERRORS.has(code) ? { kind: 'connect-failed', code } : code === 'UND_ERR_HEADERS_TIMEOUT' ? { kind: 'timeout', code } : { kind: 'reset-before-response', code };
-    }
+    const outcome: TryOutcome = err === null && this.#request.cancel.reason !== CLIENT_GONE ? (status >= 500 ? { kind: 'upstream-5xx', status } : { kind: 'ok', status }) : failedTryOutcome(err, status, this.#request.cancel.reason);
     this.#done(outcome);
   }
 }

@@ -54,6 +54,25 @@ export class EngineRequest extends Readable implements CallerRequest {
   }
 }
 
+// Below this a head and a body piece are copied into one Buffer: one write(2) without writev's
+// per-call arrays and string conversion (the copy is cheaper than the syscall machinery).
+const JOIN_BYTES = 16 * 1024;
+
+/** Writes `head` (latin1) and then `chunk`: one Buffer when small, else both under one cork. */
+export function writeJoined(socket: Socket, head: string, chunk: Buffer): boolean {
+  if (chunk.length > JOIN_BYTES) {
+    socket.cork();
+    socket.write(head, 'latin1');
+    const ok = socket.write(chunk);
+    socket.uncork();
+    return ok;
+  }
+  const out = Buffer.allocUnsafe(head.length + chunk.length);
+  out.write(head, 0, 'latin1');
+  chunk.copy(out, head.length);
+  return socket.write(out);
+}
+
 /** How the response to one request may be framed and whether its connection stays open. */
 export interface ResponseContext {
   readonly socket: Socket;
@@ -163,11 +182,7 @@ export class EngineResponse extends EventEmitter implements CallerResponse {
     if (this.#head !== undefined) {
       const head = this.#head;
       this.#head = undefined;
-      socket.cork();
-      socket.write(head, 'latin1');
-      const ok = socket.write(chunk);
-      socket.uncork();
-      return ok;
+      return writeJoined(socket, head, chunk);
     }
     return socket.write(chunk);
   }

@@ -6,11 +6,11 @@ import { connect, type LookupFunction, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { Instance } from '../../discovery/provider-table.js';
-import { CONNECT_ERRORS, DEADLINE_CODE, errorCode, type TryOutcome } from '../../outcome.js';
-import { CLIENT_GONE, DEADLINE_PASSED } from '../../upstream/cancellation.js';
-import type { ForwardRequest, Forwarder } from '../forwarder.js';
+import { DEADLINE_CODE, type TryOutcome } from '../../outcome.js';
+import { CLIENT_GONE } from '../../upstream/cancellation.js';
+import { failedTryOutcome, type ForwardRequest, type Forwarder } from '../forwarder.js';
 import { clientResponseFields } from '../headers.js';
-import type { EngineResponse } from './exchange.js';
+import { writeJoined, type EngineResponse } from './exchange.js';
 import { Http1Parser, type MessageHead } from './parser.js';
 
 export interface WireForwarderOptions {
@@ -262,10 +262,7 @@ class Exchange {
       socket.write(`${head}\r\n`, 'latin1');
     } else if (Buffer.isBuffer(body)) {
       head += `content-length: ${body.length}\r\n\r\n`;
-      socket.cork();
-      socket.write(head, 'latin1');
-      socket.write(body);
-      socket.uncork();
+      writeJoined(socket, head, body);
     } else {
       const chunked = !hasLength;
       socket.write(chunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
@@ -367,16 +364,7 @@ class Exchange {
     if (this.#finished) return;
     // After the status line went out the caller's response can only be cut.
     if (this.#status !== 0) this.#res.destroy();
-    const reason = this.#request.cancel.reason;
-    const status = this.#status;
-    let outcome: TryOutcome;
-    if (reason === CLIENT_GONE) outcome = { kind: 'client-aborted', responseStarted: status !== 0 };
-    else if (status !== 0) outcome = { kind: 'response-interrupted', status, code: reason === DEADLINE_PASSED ? DEADLINE_CODE : errorCode(err) };
-    else if (reason === DEADLINE_PASSED) outcome = { kind: 'timeout', code: DEADLINE_CODE };
-    else {
-      const code = errorCode(err);
-      outcome = CONNECT_ERRORS.has(code) || (beforeConnect && this.#connecting) ? { kind: 'connect-failed', code } : { kind: 'reset-before-response', code };
-    }
+    const outcome = failedTryOutcome(err, this.#status, this.#request.cancel.reason, beforeConnect && this.#connecting);
     this.finish(err, outcome);
   }
 
