@@ -80,6 +80,16 @@ const MAX_LENGTH_DIGITS = 15;
 // Buffer#latin1Slice: what toString('latin1', start, end) calls, without its argument checks.
 const latin1 = (buf: Buffer, start: number, end: number): string => (buf as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
 
+/** `name` equals `lower` (lower-case ASCII) ignoring case, without allocating. */
+function isName(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 function isOws(b: number): boolean {
   return b === SP || b === HTAB;
 }
@@ -375,16 +385,20 @@ export class Http1Parser {
     const head = this.#head!;
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === 'host') head.hasHost = true;
+        if (isName(name, 'host')) head.hasHost = true;
         return;
       case 6:
-        if (name.toLowerCase() === 'expect') head.expect = value;
+        if (isName(name, 'expect')) head.expect = value;
         return;
       case 7:
-        if (name.toLowerCase() === 'upgrade') this.#upgradeField = true;
+        if (isName(name, 'upgrade')) this.#upgradeField = true;
         return;
       case 10:
-        if (name.toLowerCase() !== 'connection') return;
+        if (!isName(name, 'connection')) return;
+        if (value.length === 10 && isName(value, 'keep-alive')) {
+          this.#connectionKeepAlive = true;
+          return;
+        }
         for (const token of tokens(value)) {
           if (token === 'close') this.#connectionClose = true;
           else if (token === 'keep-alive') this.#connectionKeepAlive = true;
@@ -392,7 +406,7 @@ export class Http1Parser {
         }
         return;
       case 14: {
-        if (name.toLowerCase() !== 'content-length') return;
+        if (!isName(name, 'content-length')) return;
         if (head.contentLength !== -1) throw new WireError('DUPLICATE_CONTENT_LENGTH', 'more than one Content-Length');
         if (value.length === 0 || value.length > MAX_LENGTH_DIGITS) throw new WireError('INVALID_CONTENT_LENGTH', 'invalid Content-Length');
         let n = 0;
@@ -405,7 +419,7 @@ export class Http1Parser {
         return;
       }
       case 17: {
-        if (name.toLowerCase() !== 'transfer-encoding') return;
+        if (!isName(name, 'transfer-encoding')) return;
         this.#transferEncodings += 1;
         // "chunked" must be a request's final coding: anything after it (even an empty token) is
         // refused. A response's framing is chunked when its last coding is (else: until close).
