@@ -179,15 +179,18 @@ class Connection {
         return;
       }
     }
-    if (!this.#parser.idle || this.#request) this.#messageChunks.push(chunk.subarray(this.#messageStart));
+    // Only a head still arriving may be handed over: body bytes are never kept here.
+    if (!this.#parser.idle && !this.#response) this.#messageChunks.push(chunk.subarray(this.#messageStart));
   }
 
   #current: Buffer | undefined;
 
   #onHead(head: MessageHead): void {
     this.#disarm();
+    const earlier = this.#messageChunks;
+    this.#messageChunks = [];
     const v1x = head.versionMajor === 1;
-    if (head.upgrade || !v1x) return this.#handOver();
+    if (head.upgrade || !v1x) return this.#handOver(earlier);
     if (head.versionMinor === 1 && !head.hasHost) return this.#refuse(BAD_REQUEST('HOST_MISSING'));
     const hasBody = head.chunked || head.contentLength > 0;
     if (head.expect !== undefined) {
@@ -263,11 +266,11 @@ class Connection {
   }
 
   /** Gives the connection, at this message's first byte, to Node's server. */
-  #handOver(): void {
+  #handOver(earlier: Buffer[]): void {
     this.#handedOver = true;
     this.#disarm();
     const chunk = this.#current!;
-    const bytes = Buffer.concat([...this.#messageChunks, chunk.subarray(this.#messageStart)]);
+    const bytes = Buffer.concat([...earlier, chunk.subarray(this.#messageStart)]);
     this.socket.off('data', this.#onData);
     this.#forget();
     this.#handlers.handOver(this.socket, bytes);
