@@ -156,3 +156,10 @@ test('a second request on a connection after a WebSocket-less upgrade request an
   const after = await proxy.request('/svc/api/after');
   t.is(after.status, 200);
 });
+
+test('an HTTP/2.0 or HTTP/0.9-style request line on HTTP/1 is not served by the engine itself, yet answered (Node\'s server takes it, bytes intact)', async (t) => {
+  const v2 = await rawExchange(proxy.app.address().port, 'GET /svc/api/v2 HTTP/2.0\r\nHost: a\r\n\r\n', 0, 3000);
+  t.regex(v2.text, /^HTTP\/1\.1 \d{3} /);
+  t.regex(v2.text, /"url":"\/v2"/, 'the whole message reached the handler on the other side');
+  t.is((await proxy.request('/svc/api/still')).status, 200);
+});

@@ -64,3 +64,53 @@ test('the refusals the server answers: smuggling shapes are 400, an oversize hea
   t.is(refusal('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n'), 'INVALID_CHUNK_SIZE');
   t.is(refusal('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b c\r\nabc\r\n0\r\n\r\n'), 'INVALID_CHUNK_EXTENSION');
 });
+
+test('responses: the same decision as undici (the client the node engine forwards with), over a real socket', async (t) => {
+  // One generated response per connection, written raw by a server on loopback, read by undici
+  // and by our parser: the same status, fields and body when both accept; both refuse otherwise.
+  const { createServer } = await import('node:net');
+  const { request, Agent } = await import('undici');
+  let next = '';
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => socket.end(Buffer.from(next, 'latin1')));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const agent = new Agent({ pipelining: 0, keepAliveTimeout: 1 });
+  const samples = fc.sample(response, { numRuns: Number(process.env['ZKROUTE_DIFFERENTIAL_SOCKET_RUNS'] ?? 300), seed: 16 });
+  let compared = 0;
+  try {
+    for (const text of samples) {
+      next = text;
+      const viaUndici = await request(`http://127.0.0.1:${port}/`, { dispatcher: agent, headersTimeout: 2000, bodyTimeout: 2000 }).then(
+        async (res) => ({ ok: true as const, status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()).toString('latin1') }),
+        () => ({ ok: false as const }),
+      ).catch(() => ({ ok: false as const }));
+      const ours = parseWithOurs('response', [Buffer.from(text, 'latin1')]);
+      // What a client gets is the first final (non-1xx) response; a 101 is not a response to a GET.
+      const index = ours.messages.findIndex((m) => m.status >= 200 || m.status === 101);
+      const oursFirst = index === -1 || ours.messages[index]!.status === 101 ? undefined : ours.messages[index]!;
+      const oursOnlyThat = oursFirst !== undefined && ours.clean && index === ours.messages.length - 1;
+      // undici refuses any 1xx it did not ask for ('bad response'): a client policy, not a parser
+      // decision (RFC 9110 15.2 has clients accept them; ours, like Node's client, skips them).
+      if (/^HTTP\/\d\.\d 1\d\d/m.test(text)) continue;
+      if (viaUndici.ok) {
+        t.truthy(oursFirst, `undici accepted what ours refused: ${JSON.stringify(text)}`);
+        if (oursFirst) {
+          t.is(oursFirst.status, viaUndici.status, text);
+          t.is(oursFirst.body, viaUndici.body, text);
+          compared += 1;
+        }
+      } else {
+        t.false(oursOnlyThat, `undici refused what ours accepted: ${JSON.stringify(text)}`);
+      }
+    }
+  } finally {
+    await agent.close();
+    server.close();
+  }
+  // About a quarter of the generated responses are valid final ones both accept; the rest are
+  // refused by both or skipped above.
+  t.true(compared > samples.length / 6, `${compared} of ${samples.length} compared`);
+});
