@@ -15,6 +15,8 @@ export interface ForwardRequest {
   readonly body: null | Buffer | Readable;
   /** Per-try limit on waiting for response headers. */
   readonly tryTimeoutMs: number;
+  /** The limit is what is left of the request's deadline (a timeout then ends the request). */
+  readonly deadlineBound?: boolean;
   /** Cancelled when the client goes away or the request's deadline passes. */
   readonly cancel: Cancellation;
 }
@@ -27,6 +29,11 @@ export interface Forwarder<Res extends CallerResponse> {
    * Never rejects: every ending is an outcome.
    */
   forward(request: ForwardRequest, instance: Instance, res: Res): Promise<TryOutcome>;
+  /**
+   * Every forward ends (an outcome) within its `tryTimeoutMs` until response headers, connect
+   * included: the retry loop then needs no deadline timer of its own.
+   */
+  readonly selfBounded: boolean;
   /** Closes the pools of addresses no longer listed (in-flight requests finish first). */
   release(addresses: Iterable<string>): void;
   close(): Promise<void>;

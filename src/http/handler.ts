@@ -121,6 +121,7 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
       deadlineMs: options.deadlineMs,
       startedAt,
       cancel,
+      selfBounded: forwarder.selfBounded,
       attempt(instance, remainingMs) {
         // This try is counted in flight already: more than the connections plus the queue is too many.
         const inFlight = provider.inFlight(instance);
@@ -128,7 +129,7 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
           return Promise.resolve({ kind: 'overloaded', code: `${inFlight - 1} requests in flight (${options.maxConnectionsPerInstance} connections, ${options.maxPending} pending)` });
         }
         if (!options.preserveHost) headers['host'] = instance.address;
-        return forwarder.forward(remainingMs < options.tryTimeoutMs ? { ...request, tryTimeoutMs: Math.ceil(remainingMs) } : request, instance, res);
+        return forwarder.forward(remainingMs < options.tryTimeoutMs ? { ...request, tryTimeoutMs: Math.ceil(remainingMs), deadlineBound: true } : request, instance, res);
       },
       retryable: (outcome) => isRetryable(outcome, method, body.replayable),
       onRetry(instance, outcome) {

@@ -24,12 +24,15 @@ export function hasPassedThrough(via: string | string[] | undefined, entry: stri
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
   const joined = Array.isArray(value) ? value.join(',') : value;
-  const tokens = new Set<string>();
+  // The common values name no header: no Set, no split.
+  const plain = joined.trim().toLowerCase();
+  if (plain === 'keep-alive' || plain === 'close') return undefined;
+  let tokens: Set<string> | undefined;
   for (const token of joined.split(',')) {
     const name = token.trim().toLowerCase();
-    if (name && name !== 'close' && name !== 'keep-alive') tokens.add(name);
+    if (name && name !== 'close' && name !== 'keep-alive') (tokens ??= new Set()).add(name);
   }
-  return tokens.size > 0 ? tokens : undefined;
+  return tokens;
 }
 
 export interface ForwardedContext {

@@ -102,6 +102,8 @@ export class UndiciForwarder implements Forwarder<ServerResponse> {
   readonly #options: UndiciForwarderOptions;
   readonly #pools = new Map<string, Pool>();
   #closed = false;
+  // undici's headersTimeout starts after the connect: a try can outlast it by the connect timeout.
+  readonly selfBounded = false;
 
   constructor(options: UndiciForwarderOptions) {
     this.#options = options;

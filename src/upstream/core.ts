@@ -54,7 +54,9 @@ export function createUpstreamCore(options: UpstreamCoreOptions, deps: UpstreamC
     if (gone.length > 0) for (const release of releasers) release(gone);
     // A new version of the same znode keeps its uid (and its health record).
     const kept = new Set(delta.added.map((i) => i.uid));
-    health.forget(delta.removed.map((i) => i.uid).filter((uid) => !kept.has(uid)));
+    const left = delta.removed.map((i) => i.uid).filter((uid) => !kept.has(uid));
+    health.forget(left);
+    provider.forget(left);
   });
   return {
     health,

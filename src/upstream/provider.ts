@@ -75,10 +75,15 @@ export class ServiceProvider {
 
   /** How a try on an instance from `getInstance` ended: no longer in flight; health learns it. */
   noteOutcome(instance: Instance, outcome: TryOutcome): void {
-    const n = (this.#inFlight.get(instance.uid) ?? 1) - 1;
-    if (n <= 0) this.#inFlight.delete(instance.uid);
-    else this.#inFlight.set(instance.uid, n);
+    // Kept at 0 (not deleted): deleting the last entry and adding it again resizes the Map on
+    // every request. Entries go when their instance leaves the table (forget).
+    this.#inFlight.set(instance.uid, Math.max(0, (this.#inFlight.get(instance.uid) ?? 1) - 1));
     this.#health.record(instance, outcome.kind, this.#source.instances(instance.service) ?? [instance]);
+  }
+
+  /** Instances that left the table: their in-flight counts go (tries still running end at 0). */
+  forget(uids: readonly string[]): void {
+    for (const uid of uids) if (this.#inFlight.get(uid) === 0) this.#inFlight.delete(uid);
   }
 
   /** The lookup a protocol connects an instance's host name with (undefined: the system's). */

@@ -372,7 +372,7 @@ class Exchange {
     if (this.#finished || this.#status !== 0) return;
     this.#keepAlive = false;
     this.#upstream?.socket.destroy();
-    this.finish(null, { kind: 'timeout', code: 'UND_ERR_HEADERS_TIMEOUT' });
+    this.finish(null, { kind: 'timeout', code: this.#request.deadlineBound ? DEADLINE_CODE : 'UND_ERR_HEADERS_TIMEOUT' });
   }
 
   bodyTimeout(): void {
@@ -412,6 +412,8 @@ export class WireForwarder implements Forwarder<EngineResponse> {
   readonly #options: WireForwarderOptions;
   readonly #pools = new Map<string, Pool>();
   #closed = false;
+  // The head deadline is armed before the connect and covers the wait in the queue too.
+  readonly selfBounded = true;
 
   constructor(options: WireForwarderOptions) {
     this.#options = options;
