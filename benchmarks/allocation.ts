@@ -3,17 +3,13 @@
 // profile.ts). Prints bytes allocated per request by function. Usage: npm run bench:allocation
 // [-- --engine zkroute|node] [-- --connections 32] [-- --duration 5]
 import { Session } from 'node:inspector/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createApp } from '../src/app.js';
 import { buildProxyConfig } from '../src/config/proxy.js';
 import { freePorts, ZooKeeperServer } from '../src/dev/zookeeper-server.js';
 import { silentLogger } from '../src/log.js';
-import { connectZk } from '../src/zookeeper/client.js';
-import { firstLine, killAll, start, waitForOk, wrk } from './lib.js';
+import { killAll, startRegisteredUpstream, waitForOk, wrk } from './lib.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({ options: {
   engine: { type: 'string', default: 'zkroute' },
   connections: { type: 'string', default: '32' },
@@ -26,11 +22,7 @@ interface HeapNode { callFrame: { functionName: string; url: string; lineNumber:
 async function main(): Promise<void> {
   const zk = await ZooKeeperServer.start();
   try {
-    const upstream = start(process.execPath, [path.join(ROOT, 'benchmarks/upstream.mjs')], { cpuList: '0' });
-    const upPort = Number(await firstLine(upstream));
-    const client = await connectZk({ connectString: zk.connectString });
-    await client.mkdirp('/providers/bench');
-    await client.create('/providers/bench/u1', JSON.stringify({ host: '127.0.0.1', port: upPort }), { ephemeral: true });
+    const { client } = await startRegisteredUpstream(zk.connectString, '0');
     const [port] = (await freePorts(1)) as [number];
     const app = createApp(buildProxyConfig({ zookeeper: zk.connectString, listen: `127.0.0.1:${port}`, admin: '127.0.0.1:0', 'http-engine': opts.engine }, {}), { logger: silentLogger() });
     await app.start();

@@ -1,7 +1,10 @@
 // Helpers for the benchmark harness: processes, /proc readings, wrk runs and their parsing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { connectZk, type ZkClient } from '../src/zookeeper/client.js';
 
 export interface WrkResult {
   readonly requests: number;
@@ -129,4 +132,17 @@ export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * The benchmark upstream (`upstream.mjs`, on `cpuList`) registered as service `bench` under
+ * /providers in the ZooKeeper at `connectString`; the client holding its ephemeral node is returned.
+ */
+export async function startRegisteredUpstream(connectString: string, cpuList?: string): Promise<{ client: ZkClient; port: number }> {
+  const upstream = start(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'upstream.mjs')], cpuList ? { cpuList } : {});
+  const port = Number(await firstLine(upstream));
+  const client = await connectZk({ connectString });
+  await client.mkdirp('/providers/bench');
+  await client.create('/providers/bench/u1', JSON.stringify({ host: '127.0.0.1', port }), { ephemeral: true });
+  return { client, port };
 }

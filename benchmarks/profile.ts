@@ -9,8 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePorts, ZooKeeperServer } from '../src/dev/zookeeper-server.js';
-import { connectZk } from '../src/zookeeper/client.js';
-import { cpuSeconds, firstLine, killAll, start, waitForOk, wrk } from './lib.js';
+import { cpuSeconds, killAll, start, startRegisteredUpstream, waitForOk, wrk } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({ options: {
@@ -18,8 +17,6 @@ const { values: opts } = parseArgs({ options: {
   connections: { type: 'string', default: '32' },
   duration: { type: 'string', default: '5' },
   gc: { type: 'boolean', default: false },
-  /** Sample allocations (--heap-prof) instead of CPU: bytes allocated by function, live at exit or not. */
-  heap: { type: 'boolean', default: false },
   top: { type: 'string', default: '30' },
 } });
 
@@ -42,34 +39,12 @@ function selfTimes(profile: Profile): [string, number][] {
   return [...self].sort((a, b) => b[1] - a[1]).map(([k, t]) => [k, t / total]);
 }
 
-interface HeapNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: HeapNode[] }
-interface HeapProfile { head: HeapNode; samples: { size: number; nodeId: number }[] }
-
-/** Sampled allocation by function (the sampling profile keeps what was still live at exit). */
-function printHeap(profile: HeapProfile, requests: number, top: number): void {
-  const bytes = new Map<string, number>();
-  const walk = (node: HeapNode) => {
-    const f = node.callFrame;
-    const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${f.lineNumber + 1}`;
-    bytes.set(key, (bytes.get(key) ?? 0) + node.selfSize);
-    for (const child of node.children) walk(child);
-  };
-  walk(profile.head);
-  const total = [...bytes.values()].reduce((a, b) => a + b, 0);
-  console.log(`heap profile: ${(total / 1024).toFixed(0)} KiB sampled live at exit, over ${requests} requests; by function:`);
-  for (const [name, size] of [...bytes].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${(size / 1024).toFixed(0).padStart(8)} KiB  ${name}`);
-}
-
 async function main(): Promise<void> {
   const zk = await ZooKeeperServer.start();
   const profDir = mkdtempSync(path.join(tmpdir(), 'zkroute-prof-'));
   try {
-    const upstream = start(process.execPath, [path.join(ROOT, 'benchmarks/upstream.mjs')], { cpuList: '0' });
-    const upPort = Number(await firstLine(upstream));
-    const client = await connectZk({ connectString: zk.connectString });
-    await client.mkdirp('/providers/bench');
-    await client.create('/providers/bench/u1', JSON.stringify({ host: '127.0.0.1', port: upPort }), { ephemeral: true });
-    const nodeFlags = [...(opts.heap ? ['--heap-prof', `--heap-prof-dir=${profDir}`, '--heap-prof-interval=4096'] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]), ...(opts.gc ? ['--trace-gc'] : [])];
+    const { client } = await startRegisteredUpstream(zk.connectString, '0');
+    const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...(opts.gc ? ['--trace-gc'] : [])];
     const [port] = (await freePorts(1)) as [number];
     const proxy = start(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/zkroute.js'), 'proxy', '--zookeeper', zk.connectString, '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--log-level', 'warn', '--http-engine', opts.engine], { cpuList: '1' });
     let gcLines = 0;
@@ -95,12 +70,6 @@ async function main(): Promise<void> {
     proxy.kill('SIGINT');
     await new Promise((r) => proxy.once('exit', r));
     await client.close();
-    if (opts.heap) {
-      const heapFile = readdirSync(profDir).find((f) => f.endsWith('.heapprofile'));
-      if (!heapFile) throw new Error('no heap profile written');
-      printHeap(JSON.parse(readFileSync(path.join(profDir, heapFile), 'utf8')) as HeapProfile, result.requests, Number(opts.top));
-      return;
-    }
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error('no profile written');
     const profile = JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as Profile;
