@@ -117,6 +117,8 @@ export class Http1Parser {
   #connectionKeepAlive = false;
   #connectionUpgrade = false;
   #upgradeField = false;
+  /** The request line had no version (HTTP/0.9), the one line that may end in a bare LF. */
+  #versionless = false;
   /** The last message said the connection closes after it. */
   #closed = false;
   /** Responses: the request was HEAD (no body whatever the fields say). */
@@ -272,7 +274,7 @@ export class Http1Parser {
         this.#startHead();
         if (this.#kind === 'request') {
           this.#requestLine(line, from, to);
-          if (bareLf && this.#head!.versionMajor !== 0) throw new WireError('LF_WITHOUT_CR', 'a line ends in LF without CR');
+          if (bareLf && !this.#versionless) throw new WireError('LF_WITHOUT_CR', 'a line ends in LF without CR');
         }
         else this.#statusLine(line, from, to);
         this.#state = State.Fields;
@@ -318,6 +320,7 @@ export class Http1Parser {
     if (!validTarget(target, method)) throw new WireError('INVALID_TARGET', 'malformed request target');
     // No version at all is an HTTP/0.9 simple request, as llhttp reads it (the engine hands
     // any version but 1.0 and 1.1 to Node's server).
+    this.#versionless = i === to;
     if (i === to) {
       this.#head!.versionMajor = 0;
       this.#head!.versionMinor = 9;
