@@ -7,7 +7,14 @@ import { request, response, splitMode, splits, stream } from '../../helpers/wire
 
 const RUNS = Number(process.env['ZKROUTE_DIFFERENTIAL_RUNS'] ?? 3000);
 
+// The one place ours is stricter on purpose: llhttp 9.3 takes CR CR as the end of a response's
+// status line (so "HTTP/1.1 200 OK\r\r\r\n\r\n" is a response with a body of CRLF); ours
+// refuses a status line with a stray CR, like every other line. Texts with one are not compared
+// (about 1 in 10,000 generated responses).
+const LENIENT_STATUS_LINE = /HTTP\/\d\.\d [^\n]*\r\r/;
+
 function agree(kind: Kind, text: string, mode: Parameters<typeof splits>[1], noBody = false): boolean {
+  if (kind === 'response' && LENIENT_STATUS_LINE.test(text)) return true;
   const node = parseWithNode(kind, [Buffer.from(text, 'latin1')], noBody);
   const ours = parseWithOurs(kind, splits(text, mode), noBody);
   // After HEAD, llhttp reports keep-alive as if a body could follow (it learns of HEAD after
@@ -65,6 +72,8 @@ test('the refusals the server answers: smuggling shapes are 400, an oversize hea
   t.is(refusal(`GET / HTTP/1.1\r\nX: ${'b'.repeat(20_000)}\r\n\r\n`), 'HEADERS_TOO_LARGE');
   t.is(refusal('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n'), 'INVALID_CHUNK_SIZE');
   t.is(refusal('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b c\r\nabc\r\n0\r\n\r\n'), 'INVALID_CHUNK_EXTENSION');
+  // Stricter than llhttp on purpose (see LENIENT_STATUS_LINE): a stray CR ends no status line.
+  t.is(parseWithOurs('response', [Buffer.from('HTTP/1.1 200 OK\r\r\r\n\r\n', 'latin1')]).error, 'INVALID_STATUS_LINE');
 });
 
 test('responses: the same decision as undici (the client the node engine forwards with), over a real socket', async (t) => {
