@@ -1,7 +1,7 @@
 // Where the proxy's time goes: one zkroute proxy under wrk (pinned: load + upstream on core 0,
 // proxy on core 1) with --cpu-prof, then the functions with the most self time. Optionally
 // --trace-gc: scavenges per 10,000 requests (allocation per request is what makes them).
-// Usage: npm run bench:profile [-- --engine zkroute|node] [-- --connections 32] [-- --duration 5] [-- --gc]
+// Usage: npm run bench:profile [-- --engine zkroute|node] [-- --connections 32] [-- --duration 5] [-- --gc] [-- --access-log]
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,8 @@ const { values: opts } = parseArgs({ options: {
   connections: { type: 'string', default: '32' },
   duration: { type: 'string', default: '5' },
   gc: { type: 'boolean', default: false },
+  /** Run the proxy with --access-log to a file (its cost per request). */
+  'access-log': { type: 'boolean', default: false },
   top: { type: 'string', default: '30' },
 } });
 
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
     const { client } = await startRegisteredUpstream(zk.connectString, '0');
     const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...(opts.gc ? ['--trace-gc'] : [])];
     const [port] = (await freePorts(1)) as [number];
-    const proxy = start(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/zkroute.js'), 'proxy', '--zookeeper', zk.connectString, '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--log-level', 'warn', '--http-engine', opts.engine], { cpuList: '1' });
+    const proxy = start(process.execPath, [...nodeFlags, path.join(ROOT, 'bin/zkroute.js'), 'proxy', '--zookeeper', zk.connectString, '--listen', `127.0.0.1:${port}`, '--admin', '127.0.0.1:0', '--log-level', 'warn', '--http-engine', opts.engine, ...(opts['access-log'] ? ['--access-log', path.join(profDir, 'access.log')] : [])], { cpuList: '1' });
     let gcLines = 0;
     let scavenges = 0;
     let lastGc = '';
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error('no profile written');
     const profile = JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as Profile;
-    console.log(`engine ${opts.engine}, ${opts.connections} connections, ${opts.duration} s pinned: ${Math.round(result.rps)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${((cpu / result.requests) * 1e6).toFixed(1)} us CPU/request${opts.gc ? `, ${((scavengesDuring / result.requests) * 10_000).toFixed(1)} scavenges per 10,000 requests (${gcLines} GC lines)` : ''}`);
+    console.log(`engine ${opts.engine}${opts['access-log'] ? ', access log on' : ''}, ${opts.connections} connections, ${opts.duration} s pinned: ${Math.round(result.rps)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${((cpu / result.requests) * 1e6).toFixed(1)} us CPU/request${opts.gc ? `, ${((scavengesDuring / result.requests) * 10_000).toFixed(1)} scavenges per 10,000 requests (${gcLines} GC lines)` : ''}`);
     if (opts.gc) console.log(`last scavenge: ${lastGc}`);
     console.log(`profile: ${path.join(profDir, file)} (whole run, warm-up included); self time:`);
     for (const [name, share] of selfTimes(profile).slice(0, Number(opts.top))) console.log(`${(share * 100).toFixed(1).padStart(5)}%  ${name}`);

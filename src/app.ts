@@ -51,6 +51,7 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
       logger.info({ ...describeListeners(plane.addresses()), admin: `${adminAt.host}:${adminAt.port}`, config }, 'zkroute proxy started');
     },
     address: () => httpAddress(plane.addresses()),
+    reopenAccessLog: () => plane.reopenAccessLog(),
     addresses: () => plane.addresses(),
     adminAddress: control.adminAddress,
     close(drainTimeoutMs = config.drainTimeoutMs) {

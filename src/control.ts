@@ -38,6 +38,8 @@ export interface ProxyRuntime {
    * drain timeout), idle keep-alives closed, then the ZooKeeper session closes last.
    */
   close(drainTimeoutMs?: number): Promise<void>;
+  /** Reopens the access log file (SIGUSR1 after logrotate moved it; workers: each of them). */
+  reopenAccessLog(): void;
 }
 
 /** `--listen`'s address, or an error saying there is none. */

@@ -4,6 +4,8 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AddressPolicy } from './address-policy.js';
+import { createAccessLog } from './admin/access-log.js';
+import type { RequestDone } from './http/handler.js';
 import { registerClientConnectionMetrics, registerProxyMetrics, registerTcpMetrics, registerThriftMetrics } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
 import type { InstanceSource } from './discovery/source.js';
@@ -43,13 +45,23 @@ export interface ProxyPlane {
   healthView(): HealthView;
   /** Drains every listener at once (see HttpListener.close, TcpListeners.close), then stops health's timers. */
   close(drainTimeoutMs: number): Promise<void>;
+  /** Reopens the access log file (SIGUSR1, after logrotate moved it). */
+  reopenAccessLog(): void;
 }
 
 /** Builds the data plane; call listen() to serve. */
 export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPlane {
   const { logger, source } = deps;
   const core = createUpstreamCore(config, { source, logger, ...(deps.random ? { random: deps.random } : {}), ...(deps.addressPolicy ? { addressPolicy: deps.addressPolicy } : {}) });
-  const onRequestDone = registerProxyMetrics(deps.registry, { table: source.table, health: core.health });
+  const countRequest = registerProxyMetrics(deps.registry, { table: source.table, health: core.health });
+  // Opened now: a file that cannot be opened stops the start with its error.
+  const accessLog = config.accessLog === 'off' ? undefined : createAccessLog({ target: config.accessLog, includeQuery: config.accessLogQuery }, { logger });
+  const onRequestDone = accessLog
+    ? (done: RequestDone) => {
+      countRequest(done);
+      accessLog.record(done);
+    }
+    : countRequest;
   const listen = config.listen;
   const http: HttpListener | undefined = listen ? createHttpListener({ ...config, listen }, { provider: core.provider, logger, onRequestDone, onDrop: registerClientConnectionMetrics(deps.registry) }) : undefined;
   if (http) core.onAddressesGone((addresses) => http.release(addresses));
@@ -86,10 +98,12 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
       const view = core.provider.healthView();
       return (instance) => ({ ...view(instance), tcpConnections: tcp.openConnections(instance) });
     },
+    reopenAccessLog: () => accessLog?.reopen(),
     close(drainTimeoutMs) {
       closing ??= (async () => {
         await Promise.all([http?.close(drainTimeoutMs), tcp.close(drainTimeoutMs), thrift.close(drainTimeoutMs)]);
         core.close();
+        await accessLog?.close();
       })();
       return closing;
     },

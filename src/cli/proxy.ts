@@ -59,6 +59,10 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
     throw err;
   }
   deps.onListening?.(app.address());
+  // logrotate moved the access log: write to a new file of that name (a listener also keeps
+  // Node from opening its inspector on SIGUSR1).
+  const reopen = () => app.reopenAccessLog();
+  process.on('SIGUSR1', reopen);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -80,6 +84,7 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
   } finally {
     process.off('SIGINT', again);
     process.off('SIGTERM', again);
+    process.off('SIGUSR1', reopen);
   }
   logger.info('stopped');
   logger.flush?.();

@@ -23,7 +23,9 @@ export type ToWorker =
   | { readonly zkroute: 'resolved'; readonly id: number; readonly kind: Resolution['kind'] }
   | { readonly zkroute: 'health?'; readonly id: number }
   | { readonly zkroute: 'metrics?'; readonly id: number }
-  | { readonly zkroute: 'drain'; readonly timeoutMs: number };
+  | { readonly zkroute: 'drain'; readonly timeoutMs: number }
+  /** SIGUSR1 reached the primary: reopen the access log file. */
+  | { readonly zkroute: 'reopen-access-log' };
 
 /** Worker -> primary. */
 export type ToPrimary =

@@ -223,5 +223,8 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     kill() {
       for (const state of workers.values()) state.worker.process.kill('SIGKILL');
     },
+    reopenAccessLog() {
+      for (const state of workers.values()) send(state, { zkroute: 'reopen-access-log' });
+    },
   };
 }

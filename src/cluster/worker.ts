@@ -47,6 +47,9 @@ export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<
       case 'metrics?':
         void registry.getMetricsAsJSON().then((metrics) => channel.send({ zkroute: 'metrics', id: message.id, metrics }));
         return;
+      case 'reopen-access-log':
+        plane.reopenAccessLog();
+        return;
       case 'drain':
         drainTimeoutMs = message.timeoutMs;
         drain();
@@ -64,6 +67,13 @@ export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<
     throw err;
   }
   channel.send({ zkroute: 'listening', addresses: plane.addresses() });
-  await drained;
-  await plane.close(drainTimeoutMs);
+  // A SIGUSR1 sent to the whole process group reaches the workers too: reopen, never the inspector.
+  const reopen = () => plane.reopenAccessLog();
+  process.on('SIGUSR1', reopen);
+  try {
+    await drained;
+    await plane.close(drainTimeoutMs);
+  } finally {
+    process.off('SIGUSR1', reopen);
+  }
 }

@@ -1,5 +1,7 @@
 // `zkroute proxy`: its options, in the order the help lists them, and its frozen configuration
 // (units in the names).
+import { existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { cidrProblem } from '../address-policy.js';
 import { BALANCERS, type BalancerName } from '../balancer/balancer.js';
 import { prefixProblem } from '../http/route.js';
@@ -52,6 +54,10 @@ export interface ProxyConfig extends ZookeeperConfig {
   readonly maxPending: number;
   /** The HTTP/1.1 implementation on both ends: ours (`zkroute`) or Node's http + undici (`node`). */
   readonly httpEngine: 'zkroute' | 'node';
+  /** `off`, `stdout`, `stderr` or a file path: one JSON line per finished request. */
+  readonly accessLog: string;
+  /** Keep the query string in the access log's `path`. */
+  readonly accessLogQuery: boolean;
   readonly maxClientConnections: number;
   readonly bodyIdleTimeoutMs: number;
   readonly headerTimeoutMs: number;
@@ -59,6 +65,15 @@ export interface ProxyConfig extends ZookeeperConfig {
   readonly websocketIdleTimeoutMs: number;
   readonly logLevel: LogLevel;
 }
+
+/** `off`, `stdout`, `stderr`, or a file path (absolute or relative; its directory must exist when the proxy starts). */
+const parseAccessLog: Parser<string> = (raw) => {
+  if (raw === 'off' || raw === 'stdout' || raw === 'stderr') return raw;
+  if (raw.trim() === '') return { problem: 'expected off, stdout, stderr or a file path' };
+  const directory = dirname(raw);
+  if (!existsSync(directory) || !statSync(directory).isDirectory()) return { problem: `the directory ${directory} does not exist` };
+  return raw;
+};
 
 const parseListenOrNone: Parser<ListenAddress | null> = (raw) => (raw.trim() === 'none' ? null : parseListen(raw));
 
@@ -96,6 +111,8 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('keep-last-on-empty', 'keepLastOnEmpty', parseBoolean, 'true', 'keep routing to the last set when ZooKeeper lists none'),
   spec('allow-upstream', 'allowUpstream', checked(cidrProblem), '', 'CIDRs instance addresses must be in, comma list (default: all but link-local 169.254.0.0/16 and fe80::/10); zkroute\'s own addresses are always refused', { multiple: true }),
   spec('balancer', 'balancer', oneOf(BALANCERS), 'random', 'random, round-robin or p2c (fewest in flight of two)'),
+  spec('access-log', 'accessLog', parseAccessLog, 'off', 'off, stdout, stderr or a file: one JSON line per finished request, written in batches; a file is reopened on SIGUSR1 (logrotate)'),
+  spec('access-log-query', 'accessLogQuery', parseBoolean, 'false', "keep the query string in the access log's path (it may carry tokens)", { boolean: true }),
   spec('http-engine', 'httpEngine', oneOf(['zkroute', 'node'] as const), 'zkroute', 'HTTP/1.1 on both ends: zkroute (its own strict parser, server and upstream pools) or node (Node http + undici)'),
   spec('preserve-host', 'preserveHost', parseBoolean, 'false', "send the caller's Host header instead of the instance's host:port", { boolean: true }),
   spec('no-normalize-path', 'noNormalizePath', parseBoolean, 'false', 'forward "." and ".." path segments as sent (default: resolved inside the service, never above its root)', { boolean: true }),

@@ -21,6 +21,8 @@ export interface CallerResponse {
   readonly statusCode: number;
   readonly writableFinished: boolean;
   readonly destroyed: boolean;
+  /** The caller's connection (bytes written to it are counted for the access log). */
+  readonly socket?: { readonly bytesWritten: number } | null;
   writeHead(status: number, headers: Record<string, string | number> | string[]): unknown;
   end(body?: string): unknown;
   destroy(): unknown;

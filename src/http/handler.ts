@@ -51,6 +51,15 @@ export interface RequestDone {
   readonly tries: number;
   readonly durationMs: number;
   readonly outcome: OutcomeKind | 'no_instance' | 'body_aborted' | ErrorCode;
+  /** The request target as the caller sent it (the access log strips the query). */
+  readonly url?: string;
+  /** The instance of the last try. */
+  readonly instance?: string;
+  /** Request body bytes received, and bytes written to the caller (head included). */
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+  /** The error code answered, if the proxy answered one. */
+  readonly error?: ErrorCode;
 }
 
 /** Writes a JSON error, unless a response has already started (then the connection is cut). */
@@ -77,26 +86,28 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
   }
 
   /** Answers with an error before any try. Names a caller made up never become a metric label. */
-  function reject(res: Res, error: ProxyError, labelService: string, method: string, startedAt: number): void {
+  function reject(req: CallerRequest, res: Res, error: ProxyError, labelService: string, method: string, startedAt: number): void {
+    const before = res.socket?.bytesWritten ?? 0;
     sendError(res, error);
-    deps.onRequestDone?.({ service: labelService, method, status: error.status, tries: 0, durationMs: performance.now() - startedAt, outcome: error.code });
+    deps.onRequestDone?.({ service: labelService, method, status: error.status, tries: 0, durationMs: performance.now() - startedAt, outcome: error.code, url: req.url ?? '', bytesIn: 0, bytesOut: (res.socket?.bytesWritten ?? 0) - before, error: error.code });
   }
 
   async function handle(req: CallerRequest, res: Res): Promise<void> {
     const startedAt = performance.now();
+    const writtenBefore = res.socket?.bytesWritten ?? 0;
     const method = req.method ?? 'GET';
 
     const route = parseRoute(req.url ?? '/', options.prefix, !options.noNormalizePath);
-    if (route.kind !== 'service') return reject(res, routeError(route, req.url ?? '', options.prefix)!, '', method, startedAt);
+    if (route.kind !== 'service') return reject(req, res, routeError(route, req.url ?? '', options.prefix)!, '', method, startedAt);
     const { service } = route;
     if (req.headers.via !== undefined && hasPassedThrough(req.headers.via, deps.via)) {
-      return reject(res, new ProxyError('loop_detected', `this request already passed through this proxy (Via: ${deps.via}): an instance of ${service} points back at it`, service), '', method, startedAt);
+      return reject(req, res, new ProxyError('loop_detected', `this request already passed through this proxy (Via: ${deps.via}): an instance of ${service} points back at it`, service), '', method, startedAt);
     }
 
     // The common case (a watched service with instances) stays synchronous.
     if (!provider.known(service)) {
       const error = resolutionError(service, await provider.resolve(service));
-      if (error) return reject(res, error, error.code === 'no_providers' ? service : '', method, startedAt);
+      if (error) return reject(req, res, error, error.code === 'no_providers' ? service : '', method, startedAt);
     }
 
     const cancel = new Cancellation();
@@ -110,7 +121,7 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
       body = prepared instanceof Promise ? await prepared : prepared;
     } catch {
       res.off('close', onClose);
-      return done({ service, method, status: 0, tries: 0, durationMs: performance.now() - startedAt, outcome: 'body_aborted' });
+      return done({ service, method, status: 0, tries: 0, durationMs: performance.now() - startedAt, outcome: 'body_aborted', url: req.url ?? '' });
     }
 
     const headers = upstreamRequestHeaders(req.headers, { peer: req.socket.remoteAddress, proto: 'http', prefix: route.prefix, host: req.headers.host ?? '', via: deps.via });
@@ -141,7 +152,11 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
     const error = triesError(service, result.last, result.tries, options);
     if (error) sendError(res, error);
     if (deps.onRequestDone || debug()) {
-      done({ service, method, status: res.headersSent ? res.statusCode : 0, tries: result.tries, durationMs: performance.now() - startedAt, outcome: result.last?.kind ?? 'no_instance' }, result.lastInstance);
+      const bytesIn = body.body === null ? 0 : Buffer.isBuffer(body.body) ? body.body.length : body.streamedBytes();
+      done({
+        service, method, status: res.headersSent ? res.statusCode : 0, tries: result.tries, durationMs: performance.now() - startedAt, outcome: result.last?.kind ?? 'no_instance',
+        url: req.url ?? '', ...(result.lastInstance ? { instance: result.lastInstance.address } : {}), bytesIn, bytesOut: (res.socket?.bytesWritten ?? 0) - writtenBefore, ...(error ? { error: error.code } : {}),
+      }, result.lastInstance);
     }
   }
 
