@@ -25,7 +25,9 @@ export type ToWorker =
   | { readonly zkroute: 'metrics?'; readonly id: number }
   | { readonly zkroute: 'drain'; readonly timeoutMs: number }
   /** SIGUSR1 reached the primary: reopen the access log file. */
-  | { readonly zkroute: 'reopen-access-log' };
+  | { readonly zkroute: 'reopen-access-log' }
+  /** Another worker ejected this instance until `untilMs` (one health view across workers). */
+  | { readonly zkroute: 'eject'; readonly service: string; readonly uid: string; readonly reason: string; readonly untilMs: number };
 
 /** Worker -> primary. */
 export type ToPrimary =
@@ -37,7 +39,9 @@ export type ToPrimary =
   | { readonly zkroute: 'failed'; readonly message: string }
   | { readonly zkroute: 'resolve'; readonly id: number; readonly service: string }
   | { readonly zkroute: 'health'; readonly id: number; readonly entries: readonly (readonly [string, InstanceHealthView])[] }
-  | { readonly zkroute: 'metrics'; readonly id: number; readonly metrics: MetricsJson };
+  | { readonly zkroute: 'metrics'; readonly id: number; readonly metrics: MetricsJson }
+  /** This worker ejected an instance: the primary passes it to every other worker. */
+  | { readonly zkroute: 'ejected'; readonly service: string; readonly uid: string; readonly reason: string; readonly untilMs: number };
 
 /** A message of ours (not one of another user of the IPC channel)? */
 export function isMessage<T extends { zkroute: string }>(value: unknown): value is T {

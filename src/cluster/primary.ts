@@ -98,6 +98,9 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     for (const state of workers.values()) if (state.subscribed) send(state, message);
   });
 
+  // Ejections any worker decided, until they end: passed to every other worker, and to a new one.
+  const ejections = new Map<string, Extract<ToWorker, { zkroute: 'eject' }>>();
+
   function onMessage(state: WorkerState, message: ToPrimary): void {
     switch (message.zkroute) {
       case 'hello': {
@@ -105,6 +108,17 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
         send(state, { zkroute: 'snapshot', services });
         if (discovery.loaded) send(state, known());
         state.subscribed = true;
+        const now = Date.now();
+        for (const [uid, eject] of ejections) {
+          if (eject.untilMs <= now) ejections.delete(uid);
+          else send(state, eject);
+        }
+        return;
+      }
+      case 'ejected': {
+        const eject: ToWorker = { zkroute: 'eject', service: message.service, uid: message.uid, reason: message.reason, untilMs: message.untilMs };
+        ejections.set(message.uid, eject);
+        for (const other of workers.values()) if (other !== state && other.subscribed) send(other, eject);
         return;
       }
       case 'listening':

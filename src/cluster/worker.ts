@@ -4,6 +4,7 @@ import type { ProxyConfig } from '../config/proxy.js';
 import { isNotable, type InstanceHealthView } from '../health/view.js';
 import { AddressPolicy } from '../address-policy.js';
 import { createProxyPlane } from '../plane.js';
+import type { Instance } from '../discovery/provider-table.js';
 import type { Channel, ToPrimary, ToWorker } from './messages.js';
 import { WorkerSource } from './worker-source.js';
 
@@ -50,11 +51,21 @@ export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<
       case 'reopen-access-log':
         plane.reopenAccessLog();
         return;
+      case 'eject': {
+        const instance = source.table.get(message.service)?.instances.find((i) => i.uid === message.uid);
+        if (instance) plane.health.applyEjection(instance, message.reason, message.untilMs);
+        return;
+      }
       case 'drain':
         drainTimeoutMs = message.timeoutMs;
         drain();
         return;
     }
+  });
+  // One health view: what this worker ejects, every other worker avoids too (its own failure
+  // counting stays local; re-admission is at the same time everywhere: the same end).
+  plane.health.on('ejected', (instance: Instance, reason: string, durationMs: number) => {
+    channel.send({ zkroute: 'ejected', service: instance.service, uid: instance.uid, reason, untilMs: Date.now() + durationMs });
   });
   channel.send({ zkroute: 'hello' });
   void deps.stop.then(() => drain());

@@ -45,6 +45,8 @@ interface Ejection {
   readonly instance: Instance;
   readonly untilMs: number;
   readonly reason: string;
+  /** Decided by another worker (cluster mode): its end is counted there, not here. */
+  readonly shared?: boolean;
 }
 
 export interface HealthCandidates {
@@ -231,8 +233,21 @@ export class OutlierDetector extends EventEmitter {
     this.emit('ejected', instance, reason, durationMs);
   }
 
+  /**
+   * Ejects an instance as another worker decided, until `untilMs` (no cap check: the decider
+   * applied it; not counted or emitted here, so the cluster's totals count it once).
+   */
+  applyEjection(instance: Instance, reason: string, untilMs: number): void {
+    const durationMs = untilMs - Date.now();
+    if (durationMs <= 0 || this.#ejections.has(instance.uid)) return;
+    this.#ejections.set(instance.uid, { instance, untilMs, reason, shared: true }, durationMs / 1000);
+    this.#epoch += 1;
+    this.#logger.debug({ service: instance.service, instance: instance.address, reason, durationMs }, 'instance ejected by another worker');
+  }
+
   #readmit(uid: string, ejection: Ejection): void {
     this.#epoch += 1;
+    if (ejection.shared) return;
     const state = this.#state.get(uid);
     if (state) {
       state.readmittedAt = Date.now();

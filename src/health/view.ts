@@ -8,6 +8,8 @@ export interface InstanceHealthView extends InstanceHealth {
   readonly inFlight: number;
   /** Of those, TCP connections open now. */
   readonly tcpConnections: number;
+  /** Cluster mode: how many workers have it ejected (one health view: all of them, soon after one). */
+  readonly workersEjecting?: number;
 }
 
 /** Health of every instance at one moment (gathered from every worker in cluster mode). */
@@ -26,6 +28,7 @@ export function mergeHealth(views: readonly InstanceHealthView[]): InstanceHealt
     lastFailure: latest,
     inFlight: views.reduce((n, v) => n + v.inFlight, 0),
     tcpConnections: views.reduce((n, v) => n + v.tcpConnections, 0),
+    workersEjecting: views.filter((v) => !v.healthy).length,
   };
 }
 

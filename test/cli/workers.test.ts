@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { alive, childPids, runCli, spawnCli, stopAll } from '../helpers/cli.js';
 import { register } from '../helpers/proxy.js';
 import { zookeeperSuite } from '../helpers/suite.js';
@@ -150,5 +150,39 @@ test('--workers 2: a port in use stops the start with a clear error', async (t) 
     t.regex(run.stderr, new RegExp(`--listen 127\\.0\\.0\\.1:${port}: address already in use`));
   } finally {
     taken.close();
+  }
+});
+
+test('--workers 2: one health view: an instance one worker ejects is avoided by the other without a failed try there, and counted once', async (t) => {
+  const base = uniquePath('providers');
+  const good = await Upstream.start('good');
+  suite.defer(() => good.close());
+  // Accepts and resets at once: a reset before any answer, which ejects on the spot.
+  let badConnections = 0;
+  const bad = net.createServer((socket) => {
+    badConnections += 1;
+    socket.resetAndDestroy();
+  });
+  await new Promise<void>((r) => bad.listen(0, '127.0.0.1', r));
+  suite.defer(() => new Promise<void>((r) => bad.close(() => r())));
+  await register(suite.zk, base, 'api', 'good', good.address);
+  await register(suite.zk, base, 'api', 'bad', `127.0.0.1:${(bad.address() as AddressInfo).port}`);
+  const { run, proxy, admin } = await startWorkers(base);
+  try {
+    // Until one try reaches the bad instance (the retry answers the request from the good one).
+    for (let i = 0; i < 60 && badConnections === 0; i++) t.is((await get(`http://${proxy}/svc/api/first${i}`)).status, 200);
+    t.is(badConnections, 1, 'one worker tried it once');
+    await waitFor('the ejection in both workers', async () => {
+      const body = (await (await fetch(`http://${admin}/providers/api`)).json()) as { instances: { id: string; health: { workersEjecting?: number } }[] };
+      return body.instances.find((i) => i.id === 'bad')?.health.workersEjecting === 2;
+    }, 5000);
+    // Sequential requests alternate between the workers: neither tries the bad instance again.
+    for (let i = 0; i < 30; i++) t.is((await get(`http://${proxy}/svc/api/after${i}`)).status, 200);
+    t.is(badConnections, 1, 'no failed try in the other worker');
+    const metrics = await (await fetch(`http://${admin}/metrics`)).text();
+    t.regex(metrics, /^zkroute_ejections_total\{service="api",reason="[a-z-]+"\} 1$/m, 'the ejection counted once, by the worker that decided it');
+  } finally {
+    run.child.kill('SIGTERM');
+    await run.exited;
   }
 });

@@ -135,3 +135,21 @@ test('candidates are kept per service until the set or an ejection changes, and 
   t.true(Date.now() - ejectedAt < 300, `back after ${Date.now() - ejectedAt} ms`);
   d.close();
 });
+
+test('an ejection another worker decided: filtered out until its end, then back; neither counted nor announced here', async (t) => {
+  const d = detector();
+  const set = [fakeInstance(1), fakeInstance(2)];
+  const events: string[] = [];
+  d.on('ejected', () => events.push('ejected'));
+  d.on('readmitted', () => events.push('readmitted'));
+  d.applyEjection(set[0]!, 'reset-before-response', Date.now() + 1200);
+  t.true(d.isEjected(set[0]!));
+  t.deepEqual(d.candidates('svc', set).instances.map((i) => i.port), [2]);
+  d.applyEjection(set[1]!, 'timeout', Date.now() - 1);
+  t.false(d.isEjected(set[1]!), 'an ejection already over is not applied');
+  await waitFor('the end of the shared ejection', () => !d.isEjected(set[0]!), 5000);
+  t.deepEqual(d.candidates('svc', set).instances.map((i) => i.port), [1, 2]);
+  t.deepEqual(events, [], 'the worker that decided it counts and announces it');
+  t.like(d.stats(), { ejectionsTotal: 0, readmissionsTotal: 0 });
+  d.close();
+});
