@@ -8,11 +8,12 @@ import type { AddressPolicy } from './address-policy.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer, type Readiness } from './admin/admin-server.js';
-import { createRegistry, registerDiscoveryMetrics, type MetricsText } from './admin/metrics.js';
+import { createRegistry, registerDiscoveryMetrics, registerTableSourceMetric, type MetricsText } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
 import { zookeeperAuth } from './config/zookeeper.js';
 import { createDiscovery, type Discovery } from './discovery/discovery.js';
 import { keepConnecting, type ConnectState } from './discovery/keep-connecting.js';
+import { createStateFileWriter, loadState } from './discovery/state-file.js';
 import type { HealthView } from './health/view.js';
 import { bound, closeServer, listen, routeText } from './listen.js';
 import type { PlaneAddresses } from './plane.js';
@@ -125,8 +126,22 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
   let closed = false;
   let listening = false;
   let connecting: ConnectState | undefined;
+  // --state-file: written after every change ZooKeeper made (never while the table is the
+  // file's own, so a stale table is not made to look fresh); read when ZooKeeper is unreachable.
+  const stateOptions = config.stateFile ? { path: config.stateFile, basePath: config.basePath, zookeeper: config.zookeeper, maxAgeMs: config.stateMaxAgeMs } : undefined;
+  const stateWriter = stateOptions ? createStateFileWriter(stateOptions, { table: discovery.table, logger }) : undefined;
+  if (stateWriter) {
+    discovery.table.on('change', () => {
+      if (discovery.loaded) stateWriter.changed();
+    });
+    discovery.table.on('removed', () => stateWriter.changed());
+  }
+  let servedFromState: { writtenAt: number } | undefined;
+  const tableSource = () => (servedFromState && !discovery.loaded ? 'state-file' : 'zookeeper');
+  registerTableSourceMetric(registry, tableSource);
   const readiness = (): Readiness => {
     if (draining) return { ready: false, reason: 'draining', message: 'shutting down: finishing requests in flight' };
+    if (servedFromState && !discovery.loaded) return { ready: true, source: 'state-file', stateAgeSeconds: Math.round((Date.now() - servedFromState.writtenAt) / 1000) };
     if (!discovery.loaded || !discovery.eagerLoaded) {
       if (connecting?.failed) return { ready: false, reason: 'zookeeper_unreachable', message: connecting.failed.message };
       return { ready: false, reason: 'starting', message: discovery.loaded ? `reading the services watched from the start (${discovery.eagerPending().join(', ')})` : 'reading the service list from ZooKeeper' };
@@ -151,7 +166,18 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
       admin.on('error', (err) => logger.error({ err }, 'admin server error'));
     },
     connect: () => new Promise<void>((resolve) => {
-      connecting = keepConnecting(discovery, { logger, zookeeper: config.zookeeper, isClosed: () => closed }, resolve);
+      connecting = keepConnecting(discovery, { logger, zookeeper: config.zookeeper, isClosed: () => closed }, () => {
+        // ZooKeeper not reached within the connect deadline: serve the saved table meanwhile.
+        if (stateOptions && connecting?.failed && !discovery.loaded) {
+          const saved = loadState(stateOptions, { logger });
+          if (saved) {
+            discovery.seed(saved.services);
+            servedFromState = { writtenAt: saved.writtenAt };
+            logger.warn({ path: stateOptions.path, ageSeconds: Math.round(saved.ageMs / 1000), services: saved.services.length }, 'ZooKeeper unreachable: serving the table saved in the state file until it is read');
+          }
+        }
+        resolve();
+      });
     }),
     drain() {
       draining = true;
@@ -167,6 +193,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
       }
       // ZooKeeper last: the session (and its watches) outlive the traffic.
       await discovery.close();
+      await stateWriter?.close();
       await connecting?.done;
     },
   };

@@ -9,7 +9,8 @@ import type { MetricsText } from './metrics.js';
 
 /** Why the proxy is not ready, or ready. */
 export type Readiness =
-  | { readonly ready: true }
+  /** `source`: where the table comes from (`state-file`: ZooKeeper has not been read yet, `stateAgeSeconds` old). */
+  | { readonly ready: true; readonly source?: 'zookeeper' | 'state-file'; readonly stateAgeSeconds?: number }
   | { readonly ready: false; readonly reason: 'starting' | 'zookeeper_unreachable' | 'draining'; readonly message: string };
 
 export interface AdminDeps {
@@ -101,7 +102,7 @@ export function createAdminServer(deps: AdminDeps): Server {
       const r = deps.readiness();
       const stale = deps.discovery.stats().staleSeconds;
       return r.ready
-        ? json(res, 200, { status: 'ready', staleSeconds: stale, zookeeper: deps.discovery.stats().session.state })
+        ? json(res, 200, { status: 'ready', staleSeconds: stale, zookeeper: deps.discovery.stats().session.state, source: r.source ?? 'zookeeper', ...(r.stateAgeSeconds !== undefined ? { stateAgeSeconds: r.stateAgeSeconds } : {}) })
         : json(res, 503, { status: 'not_ready', reason: r.reason, message: r.message, staleSeconds: stale });
     }
     if (deps.token !== undefined && (path === '/metrics' || path === '/providers' || path.startsWith('/providers/')) && !authorized(req, deps.token)) {

@@ -293,3 +293,14 @@ export function createRegistry(): Registry {
   collectDefaultMetrics({ register: registry });
   return registry;
 }
+
+/** `zkroute_table_source{source}`: 1 for where the table comes from now (zookeeper, or state-file until ZooKeeper is read). */
+export function registerTableSourceMetric(registry: Registry, source: () => 'zookeeper' | 'state-file'): void {
+  new Gauge({
+    name: 'zkroute_table_source', help: 'Where the provider table comes from: ZooKeeper, or the --state-file until ZooKeeper is read (1 for the current one).', labelNames: ['source'], registers: [registry],
+    collect() {
+      const now = source();
+      for (const s of ['zookeeper', 'state-file'] as const) this.set({ source: s }, s === now ? 1 : 0);
+    },
+  });
+}

@@ -58,6 +58,9 @@ export interface ProxyConfig extends ZookeeperConfig {
   readonly accessLog: string;
   /** Keep the query string in the access log's `path`. */
   readonly accessLogQuery: boolean;
+  /** The saved table ('' = none): written after changes, served from when ZooKeeper is unreachable at start. */
+  readonly stateFile: string;
+  readonly stateMaxAgeMs: number;
   readonly maxClientConnections: number;
   readonly bodyIdleTimeoutMs: number;
   readonly headerTimeoutMs: number;
@@ -67,12 +70,24 @@ export interface ProxyConfig extends ZookeeperConfig {
 }
 
 /** `off`, `stdout`, `stderr`, or a file path (absolute or relative; its directory must exist when the proxy starts). */
+/** Why a file cannot be created at `path` (its directory is missing), if it cannot. */
+function directoryProblem(path: string): string | undefined {
+  const directory = dirname(path);
+  return existsSync(directory) && statSync(directory).isDirectory() ? undefined : `the directory ${directory} does not exist`;
+}
+
 const parseAccessLog: Parser<string> = (raw) => {
   if (raw === 'off' || raw === 'stdout' || raw === 'stderr') return raw;
   if (raw.trim() === '') return { problem: 'expected off, stdout, stderr or a file path' };
-  const directory = dirname(raw);
-  if (!existsSync(directory) || !statSync(directory).isDirectory()) return { problem: `the directory ${directory} does not exist` };
-  return raw;
+  const problem = directoryProblem(raw);
+  return problem ? { problem } : raw;
+};
+
+/** A file path (or '' for none). */
+const parseStateFile: Parser<string> = (raw) => {
+  if (raw === '') return raw;
+  const problem = directoryProblem(raw);
+  return problem ? { problem } : raw;
 };
 
 const parseListenOrNone: Parser<ListenAddress | null> = (raw) => (raw.trim() === 'none' ? null : parseListen(raw));
@@ -113,6 +128,8 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('balancer', 'balancer', oneOf(BALANCERS), 'random', 'random, round-robin or p2c (fewest in flight of two)'),
   spec('access-log', 'accessLog', parseAccessLog, 'off', 'off, stdout, stderr or a file: one JSON line per finished request, written in batches; a file is reopened on SIGUSR1 (logrotate)'),
   spec('access-log-query', 'accessLogQuery', parseBoolean, 'false', "keep the query string in the access log's path (it may carry tokens)", { boolean: true }),
+  spec('state-file', 'stateFile', parseStateFile, '', 'keep the table in this file (atomically, at most once a second); serve from it when ZooKeeper is unreachable at start'),
+  spec('state-max-age', 'stateMaxAgeMs', parseDurationMs, '24h', 'a --state-file older than this is ignored'),
   spec('http-engine', 'httpEngine', oneOf(['zkroute', 'node'] as const), 'zkroute', 'HTTP/1.1 on both ends: zkroute (its own strict parser, server and upstream pools) or node (Node http + undici)'),
   spec('preserve-host', 'preserveHost', parseBoolean, 'false', "send the caller's Host header instead of the instance's host:port", { boolean: true }),
   spec('no-normalize-path', 'noNormalizePath', parseBoolean, 'false', 'forward "." and ".." path segments as sent (default: resolved inside the service, never above its root)', { boolean: true }),

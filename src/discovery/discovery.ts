@@ -91,6 +91,8 @@ export class Discovery extends EventEmitter implements InstanceSource {
   #listed = new Set<string>();
   #baseMissing = false;
   #closed = false;
+  /** Services the table was seeded with from a saved state: watched once ZooKeeper is reached. */
+  readonly #seeded = new Set<string>();
 
   constructor(options: DiscoveryOptions, deps: DiscoveryDeps) {
     super();
@@ -133,7 +135,20 @@ export class Discovery extends EventEmitter implements InstanceSource {
       { session: this.#session, logger: this.#logger, limiter: this.#limiter, onSnapshot: (s) => this.#onBaseSnapshot(s) },
     );
     this.#baseWatcher.start();
-    for (const service of this.#options.services ?? []) this.#cache(service);
+    for (const service of [...(this.#options.services ?? []), ...this.#seeded]) this.#cache(service);
+  }
+
+  /**
+   * Serves these sets until ZooKeeper is read (a saved state, while ZooKeeper is unreachable at
+   * start). A service's first read from ZooKeeper replaces its set whole; a service ZooKeeper
+   * does not list leaves with the first list of services.
+   */
+  seed(services: readonly (readonly [string, readonly Instance[]])[]): void {
+    for (const [service, instances] of services) {
+      if (this.table.get(service) || !isValidServiceName(service)) continue;
+      this.table.replace(service, instances);
+      this.#seeded.add(service);
+    }
   }
 
   /** Waits until the list of services (and the eager services) has been read once (bounded). */
