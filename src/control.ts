@@ -141,7 +141,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
   registerTableSourceMetric(registry, tableSource);
   const readiness = (): Readiness => {
     if (draining) return { ready: false, reason: 'draining', message: 'shutting down: finishing requests in flight' };
-    if (servedFromState && !discovery.loaded) return { ready: true, source: 'state-file', stateAgeSeconds: Math.round((Date.now() - servedFromState.writtenAt) / 1000) };
+    if (servedFromState && tableSource() === 'state-file') return { ready: true, source: 'state-file', stateAgeSeconds: Math.round((Date.now() - servedFromState.writtenAt) / 1000) };
     if (!discovery.loaded || !discovery.eagerLoaded) {
       if (connecting?.failed) return { ready: false, reason: 'zookeeper_unreachable', message: connecting.failed.message };
       return { ready: false, reason: 'starting', message: discovery.loaded ? `reading the services watched from the start (${discovery.eagerPending().join(', ')})` : 'reading the service list from ZooKeeper' };

@@ -63,7 +63,7 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
     }
     : countRequest;
   const listen = config.listen;
-  const http: HttpListener | undefined = listen ? createHttpListener({ ...config, listen }, { provider: core.provider, logger, onRequestDone, onDrop: registerClientConnectionMetrics(deps.registry) }) : undefined;
+  const http: HttpListener | undefined = listen ? createHttpListener({ ...config, listen, countBytes: accessLog !== undefined }, { provider: core.provider, logger, onRequestDone, onDrop: registerClientConnectionMetrics(deps.registry) }) : undefined;
   if (http) core.onAddressesGone((addresses) => http.release(addresses));
   // The TCP metrics read the listeners' counters at scrape time (only when there are routes).
   const onConnected = config.tcp.length > 0 ? registerTcpMetrics(deps.registry, () => tcp.stats()) : undefined;

@@ -100,6 +100,11 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
 
   // Ejections any worker decided, until they end: passed to every other worker, and to a new one.
   const ejections = new Map<string, Extract<ToWorker, { zkroute: 'eject' }>>();
+  // Ended ones go whenever the map is used, so it holds at most the instances ejected now.
+  const dropEndedEjections = () => {
+    const now = Date.now();
+    for (const [uid, eject] of ejections) if (eject.untilMs <= now) ejections.delete(uid);
+  };
 
   function onMessage(state: WorkerState, message: ToPrimary): void {
     switch (message.zkroute) {
@@ -108,15 +113,13 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
         send(state, { zkroute: 'snapshot', services });
         if (discovery.loaded) send(state, known());
         state.subscribed = true;
-        const now = Date.now();
-        for (const [uid, eject] of ejections) {
-          if (eject.untilMs <= now) ejections.delete(uid);
-          else send(state, eject);
-        }
+        dropEndedEjections();
+        for (const eject of ejections.values()) send(state, eject);
         return;
       }
       case 'ejected': {
         const eject: ToWorker = { zkroute: 'eject', service: message.service, uid: message.uid, reason: message.reason, untilMs: message.untilMs };
+        dropEndedEjections();
         ejections.set(message.uid, eject);
         for (const other of workers.values()) if (other !== state && other.subscribed) send(other, eject);
         return;

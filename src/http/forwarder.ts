@@ -52,3 +52,15 @@ export function failedTryOutcome(err: unknown, status: number, reason: Error | u
   if (CONNECT_ERRORS.has(code) || connectFailed) return { kind: 'connect-failed', code };
   return code === 'UND_ERR_HEADERS_TIMEOUT' ? { kind: 'timeout', code } : { kind: 'reset-before-response', code };
 }
+
+/** Takes the pools of `addresses` out of `pools` (a forwarder's `release`), for the caller to close. */
+export function takePools<P>(pools: Map<string, P>, addresses: Iterable<string>): P[] {
+  const taken: P[] = [];
+  for (const address of addresses) {
+    const pool = pools.get(address);
+    if (pool === undefined) continue;
+    pools.delete(address);
+    taken.push(pool);
+  }
+  return taken;
+}

@@ -31,6 +31,8 @@ export interface HandlerOptions {
   readonly maxConnectionsPerInstance: number;
   /** Requests that may wait for a connection to one instance; beyond: 503 overloaded. */
   readonly maxPending: number;
+  /** Count request and response bytes for `RequestDone` (the access log is on); else they are 0. */
+  readonly countBytes?: boolean;
 }
 
 export interface HandlerDeps<Res extends CallerResponse> {
@@ -79,6 +81,9 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
   const { provider, forwarder } = deps;
   const logger = deps.logger.child({ component: 'proxy' });
   const debug = () => logger.isLevelEnabled('debug');
+  const countBytes = options.countBytes ?? false;
+  // Read only when someone counts: the getter walks the socket's write queue.
+  const bytesWritten = (res: CallerResponse) => (countBytes ? res.socket?.bytesWritten ?? 0 : 0);
 
   function done(record: RequestDone, instance?: Instance): void {
     deps.onRequestDone?.(record);
@@ -87,14 +92,14 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
 
   /** Answers with an error before any try. Names a caller made up never become a metric label. */
   function reject(req: CallerRequest, res: Res, error: ProxyError, labelService: string, method: string, startedAt: number): void {
-    const before = res.socket?.bytesWritten ?? 0;
+    const before = bytesWritten(res);
     sendError(res, error);
-    deps.onRequestDone?.({ service: labelService, method, status: error.status, tries: 0, durationMs: performance.now() - startedAt, outcome: error.code, url: req.url ?? '', bytesIn: 0, bytesOut: (res.socket?.bytesWritten ?? 0) - before, error: error.code });
+    deps.onRequestDone?.({ service: labelService, method, status: error.status, tries: 0, durationMs: performance.now() - startedAt, outcome: error.code, url: req.url ?? '', bytesIn: 0, bytesOut: bytesWritten(res) - before, error: error.code });
   }
 
   async function handle(req: CallerRequest, res: Res): Promise<void> {
     const startedAt = performance.now();
-    const writtenBefore = res.socket?.bytesWritten ?? 0;
+    const writtenBefore = bytesWritten(res);
     const method = req.method ?? 'GET';
 
     const route = parseRoute(req.url ?? '/', options.prefix, !options.noNormalizePath);
@@ -117,7 +122,7 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
     res.on('close', onClose);
     let body: PreparedBody;
     try {
-      const prepared = prepareBody(req, options.retryBufferBytes);
+      const prepared = prepareBody(req, options.retryBufferBytes, countBytes);
       body = prepared instanceof Promise ? await prepared : prepared;
     } catch {
       res.off('close', onClose);
@@ -155,7 +160,7 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
       const bytesIn = body.body === null ? 0 : Buffer.isBuffer(body.body) ? body.body.length : body.streamedBytes();
       done({
         service, method, status: res.headersSent ? res.statusCode : 0, tries: result.tries, durationMs: performance.now() - startedAt, outcome: result.last?.kind ?? 'no_instance',
-        url: req.url ?? '', ...(result.lastInstance ? { instance: result.lastInstance.address } : {}), bytesIn, bytesOut: (res.socket?.bytesWritten ?? 0) - writtenBefore, ...(error ? { error: error.code } : {}),
+        url: req.url ?? '', ...(result.lastInstance ? { instance: result.lastInstance.address } : {}), bytesIn, bytesOut: bytesWritten(res) - writtenBefore, ...(error ? { error: error.code } : {}),
       }, result.lastInstance);
     }
   }

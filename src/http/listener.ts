@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { bound, closeServer, listen, type ListenAddress } from '../listen.js';
 import type { ServiceProvider } from '../upstream/provider.js';
 import type { Server as NetServer } from 'node:net';
+import type { CallerResponse } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import type { EngineResponse } from './wire/exchange.js';
 import { createWireForwarder } from './wire/forwarder.js';
@@ -52,18 +53,17 @@ export function createHttpListener(options: HttpListenerOptions, deps: HttpListe
   const common = { provider, logger, via, ...(deps.onRequestDone ? { onRequestDone: deps.onRequestDone } : {}) };
   // Node's http + undici: the whole server with engine `node`; with engine `zkroute` only for
   // what the wire engine hands over (upgrades, CONNECT, HTTP/0.9 and 2.0 request lines).
-  const nodeForwarder = createUndiciForwarder({ ...options, lookupFor });
-  const nodeHandler = createRequestHandler(options, { ...common, forwarder: nodeForwarder });
-  const websocket = createWebSocketProxy({ ...options, idleTimeoutMs: options.websocketIdleTimeoutMs }, { provider, logger, via });
-
   let draining = false;
   let listening = false;
+  // Either engine's handler: while draining, every answer closes its connection so callers move on.
+  const serving = <Req, Res extends CallerResponse>(handle: (req: Req, res: Res) => void) => (req: Req, res: Res) => {
+    if (draining) res.setHeader('connection', 'close');
+    handle(req, res);
+  };
+  const nodeForwarder = createUndiciForwarder({ ...options, lookupFor });
+  const websocket = createWebSocketProxy({ ...options, idleTimeoutMs: options.websocketIdleTimeoutMs }, { provider, logger, via });
   const nodeServer: Server = createHttpServer(options, {
-    request: (req, res) => {
-      // While draining, every answer closes its connection so callers move on.
-      if (draining) res.setHeader('connection', 'close');
-      nodeHandler(req, res);
-    },
+    request: serving(createRequestHandler(options, { ...common, forwarder: nodeForwarder })),
     upgrade: (req, socket, head) => websocket.handleUpgrade(req, socket, head),
     logger,
     ...(deps.onDrop ? { onDrop: deps.onDrop } : {}),
@@ -74,12 +74,8 @@ export function createHttpListener(options: HttpListenerOptions, deps: HttpListe
   if (options.httpEngine === 'zkroute') {
     const forwarder = createWireForwarder({ ...options, lookupFor });
     wireForwarder = forwarder;
-    const handler = createRequestHandler(options, { ...common, forwarder });
     engine = createEngineServer(options, {
-      request: (req, res) => {
-        if (draining) res.setHeader('connection', 'close');
-        handler(req, res);
-      },
+      request: serving(createRequestHandler(options, { ...common, forwarder })),
       handOver(socket, bytes) {
         nodeServer.emit('connection', socket);
         // Node's server now listens for 'data': the message's bytes read so far go to it first.

@@ -5,7 +5,7 @@ export interface PreparedBody {
   readonly body: null | Buffer | Readable;
   /** True when the body can be sent again (none, or held in memory). */
   readonly replayable: boolean;
-  /** Bytes of a streamed body that went through so far (held bodies: their length). */
+  /** Bytes of a streamed body that went through so far, when counted (see prepareBody); else 0. */
   streamedBytes(): number;
 }
 
@@ -17,7 +17,7 @@ const NO_BODY: PreparedBody = { body: null, replayable: true, streamedBytes: non
  * anything larger or of unknown length (chunked) through once. Rejects if the client goes away
  * while a held body is being read.
  */
-export function prepareBody(req: CallerRequest, limitBytes: number): Promise<PreparedBody> | PreparedBody {
+export function prepareBody(req: CallerRequest, limitBytes: number, countStreamed = false): Promise<PreparedBody> | PreparedBody {
   const lengthHeader = req.headers['content-length'];
   const chunked = req.headers['transfer-encoding'] !== undefined;
   if (!chunked && (lengthHeader === undefined || lengthHeader === '0')) return NO_BODY;
@@ -27,7 +27,7 @@ export function prepareBody(req: CallerRequest, limitBytes: number): Promise<Pre
     // and destroying the request itself would drop the client before it gets its 502.
     const pass = new PassThrough({ highWaterMark: 64 * 1024 });
     let streamed = 0;
-    req.on('data', (chunk: Buffer) => (streamed += chunk.length));
+    if (countStreamed) req.on('data', (chunk: Buffer) => (streamed += chunk.length));
     req.pipe(pass);
     // pipe() does not pass on an abort: end the upload upstream when the client goes.
     req.once('close', () => {

@@ -20,14 +20,19 @@ export interface ServerHandlers {
   readonly onDrop?: () => void;
 }
 
+// What a caller's malformed, slow or oversized request is answered with, on either engine.
+export const headersTooLarge = () => new ProxyError('headers_too_large', 'request headers are larger than the server accepts');
+export const requestTimedOut = () => new ProxyError('request_timeout', 'request headers or body did not arrive in time');
+export const malformedRequest = (code: string) => new ProxyError('bad_request', `malformed HTTP request (${code})`);
+
 function clientErrorFor(err: Error & { code?: string }): ProxyError {
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW':
-      return new ProxyError('headers_too_large', 'request headers are larger than the server accepts');
+      return headersTooLarge();
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new ProxyError('request_timeout', 'request headers or body did not arrive in time');
+      return requestTimedOut();
     default:
-      return new ProxyError('bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`);
+      return malformedRequest(err.code ?? 'parse error');
   }
 }
 

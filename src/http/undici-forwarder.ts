@@ -4,7 +4,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { Instance } from '../discovery/provider-table.js';
 import type { TryOutcome } from '../outcome.js';
 import { CLIENT_GONE } from '../upstream/cancellation.js';
-import { failedTryOutcome, type ForwardRequest, type Forwarder } from './forwarder.js';
+import { failedTryOutcome, takePools, type ForwardRequest, type Forwarder } from './forwarder.js';
 import { clientResponseRawHeaders } from './headers.js';
 
 export interface UndiciForwarderOptions {
@@ -153,12 +153,7 @@ export class UndiciForwarder implements Forwarder<ServerResponse> {
   }
 
   release(addresses: Iterable<string>): void {
-    for (const address of addresses) {
-      const pool = this.#pools.get(address);
-      if (!pool) continue;
-      this.#pools.delete(address);
-      pool.close().catch(() => {});
-    }
+    for (const pool of takePools(this.#pools, addresses)) pool.close().catch(() => {});
   }
 
   async close(): Promise<void> {

@@ -73,6 +73,16 @@ export function writeJoined(socket: Socket, head: string, chunk: Buffer): boolea
   return socket.write(out);
 }
 
+/** Writes one chunk of chunked framing (size line, bytes, CRLF), after `prefix` (a head). */
+export function writeChunk(socket: Socket, chunk: Buffer, prefix = ''): boolean {
+  socket.cork();
+  socket.write(`${prefix}${chunk.length.toString(16)}\r\n`, 'latin1');
+  socket.write(chunk);
+  const ok = socket.write('\r\n', 'latin1');
+  socket.uncork();
+  return ok;
+}
+
 /** How the response to one request may be framed and whether its connection stays open. */
 export interface ResponseContext {
   readonly socket: Socket;
@@ -169,15 +179,9 @@ export class EngineResponse extends EventEmitter implements CallerResponse {
     if (this.#framing === Framing.None) return this.#flushHead();
     if (this.#framing === Framing.Chunked) {
       if (chunk.length === 0) return this.#flushHead();
-      const size = `${chunk.length.toString(16)}\r\n`;
-      const prefix = this.#head !== undefined ? this.#head + size : size;
+      const head = this.#head ?? '';
       this.#head = undefined;
-      socket.cork();
-      socket.write(prefix, 'latin1');
-      socket.write(chunk);
-      const ok = socket.write('\r\n', 'latin1');
-      socket.uncork();
-      return ok;
+      return writeChunk(socket, chunk, head);
     }
     if (this.#head !== undefined) {
       const head = this.#head;
@@ -205,7 +209,7 @@ export class EngineResponse extends EventEmitter implements CallerResponse {
         this.write(bytes);
         socket.write('0\r\n\r\n', 'latin1');
       } else if (this.#head !== undefined) {
-        socket.write(this.#head + bytes.toString('latin1'), 'latin1');
+        writeJoined(socket, this.#head, bytes);
         this.#head = undefined;
       } else socket.write(bytes);
     } else if (this.#framing === Framing.Chunked) {

@@ -8,9 +8,9 @@ import type { Readable } from 'node:stream';
 import type { Instance } from '../../discovery/provider-table.js';
 import { DEADLINE_CODE, type TryOutcome } from '../../outcome.js';
 import { CLIENT_GONE } from '../../upstream/cancellation.js';
-import { failedTryOutcome, type ForwardRequest, type Forwarder } from '../forwarder.js';
+import { failedTryOutcome, takePools, type ForwardRequest, type Forwarder } from '../forwarder.js';
 import { clientResponseFields } from '../headers.js';
-import { writeJoined, type EngineResponse } from './exchange.js';
+import { writeChunk, writeJoined, type EngineResponse } from './exchange.js';
 import { Http1Parser, type MessageHead } from './parser.js';
 
 export interface WireForwarderOptions {
@@ -72,8 +72,6 @@ class Upstream {
   readonly bodyDeadline = new Deadline(() => this.exchange?.bodyTimeout());
   /** The try using it, or undefined while idle in the pool. */
   exchange: Exchange | undefined;
-  /** Bytes were exchanged on it before: a reset may mean the instance closed it while idle. */
-  reused = false;
   idleTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: Socket, maxHeadBytes: number) {
@@ -87,7 +85,6 @@ class Upstream {
 }
 
 class Pool {
-  readonly address: string;
   readonly #host: string;
   readonly #port: number;
   readonly #options: WireForwarderOptions;
@@ -97,7 +94,6 @@ class Pool {
   closed = false;
 
   constructor(instance: Instance, options: WireForwarderOptions) {
-    this.address = instance.address;
     this.#host = instance.host;
     this.#port = instance.port;
     this.#options = options;
@@ -178,7 +174,6 @@ class Pool {
       upstream.socket.destroy();
       return;
     }
-    upstream.reused = true;
     const next = this.#waiting.shift();
     if (next) return next.start(upstream);
     this.#idle.push(upstream);
@@ -194,7 +189,7 @@ class Pool {
   close(): void {
     this.closed = true;
     for (const upstream of this.#idle.splice(0)) upstream.socket.destroy();
-    for (const waiting of this.#waiting.splice(0)) waiting.finish(null, { kind: 'connect-failed', code: 'FORWARDER_CLOSED' });
+    for (const waiting of this.#waiting.splice(0)) waiting.finish({ kind: 'connect-failed', code: 'FORWARDER_CLOSED' });
   }
 }
 
@@ -244,7 +239,7 @@ class Exchange {
   }
 
   #send(socket: Socket): void {
-    const { request } = this;
+    const request = this.#request;
     let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
     const headers = request.headers;
     let hasLength = false;
@@ -274,14 +269,7 @@ class Exchange {
   #stream(body: Readable, socket: Socket, chunked: boolean): void {
     const onData = (chunk: Buffer) => {
       if (this.#finished || socket.destroyed) return;
-      let ok: boolean;
-      if (chunked) {
-        socket.cork();
-        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-        socket.write(chunk);
-        ok = socket.write('\r\n', 'latin1');
-        socket.uncork();
-      } else ok = socket.write(chunk);
+      const ok = chunked ? writeChunk(socket, chunk) : socket.write(chunk);
       if (!ok) {
         body.pause();
         socket.once('drain', () => body.resume());
@@ -296,10 +284,6 @@ class Exchange {
       this.#keepAlive = false;
       socket.destroy();
     });
-  }
-
-  get request(): ForwardRequest {
-    return this.#request;
   }
 
   onHead(head: MessageHead): void {
@@ -338,7 +322,7 @@ class Exchange {
   onComplete(): void {
     if (this.#status === 0) return; // an interim response's end
     this.#res.end();
-    this.finish(null, this.#status >= 500 ? { kind: 'upstream-5xx', status: this.#status } : { kind: 'ok', status: this.#status });
+    this.finish(this.#status >= 500 ? { kind: 'upstream-5xx', status: this.#status } : { kind: 'ok', status: this.#status });
   }
 
   parseError(): void {
@@ -364,15 +348,14 @@ class Exchange {
     if (this.#finished) return;
     // After the status line went out the caller's response can only be cut.
     if (this.#status !== 0) this.#res.destroy();
-    const outcome = failedTryOutcome(err, this.#status, this.#request.cancel.reason, beforeConnect && this.#connecting);
-    this.finish(err, outcome);
+    this.finish(failedTryOutcome(err, this.#status, this.#request.cancel.reason, beforeConnect && this.#connecting));
   }
 
   headersTimeout(): void {
     if (this.#finished || this.#status !== 0) return;
     this.#keepAlive = false;
     this.#upstream?.socket.destroy();
-    this.finish(null, { kind: 'timeout', code: this.#request.deadlineBound ? DEADLINE_CODE : 'UND_ERR_HEADERS_TIMEOUT' });
+    this.finish({ kind: 'timeout', code: this.#request.deadlineBound ? DEADLINE_CODE : 'UND_ERR_HEADERS_TIMEOUT' });
   }
 
   bodyTimeout(): void {
@@ -380,7 +363,7 @@ class Exchange {
     this.#keepAlive = false;
     this.#upstream?.socket.destroy();
     this.#res.destroy();
-    this.finish(null, { kind: 'response-interrupted', status: this.#status, code: 'UND_ERR_BODY_TIMEOUT' });
+    this.finish({ kind: 'response-interrupted', status: this.#status, code: 'UND_ERR_BODY_TIMEOUT' });
   }
 
   #cancelled(): void {
@@ -391,7 +374,7 @@ class Exchange {
   }
 
   /** Ends the try once: the connection goes back (or is closed), the outcome is reported. */
-  finish(_err: Error | null, outcome: TryOutcome): void {
+  finish(outcome: TryOutcome): void {
     if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#queueTimer);
@@ -428,8 +411,9 @@ export class WireForwarder implements Forwarder<EngineResponse> {
     }
     const chosen = pool;
     return new Promise((resolve) => {
+      // Cancelled before it started: no connection is taken for it.
       if (request.cancel.reason) {
-        resolve(request.cancel.reason === CLIENT_GONE ? { kind: 'client-aborted', responseStarted: false } : { kind: 'timeout', code: DEADLINE_CODE });
+        resolve(failedTryOutcome(request.cancel.reason, 0, request.cancel.reason));
         return;
       }
       chosen.acquire(new Exchange(request, res, chosen, resolve));
@@ -437,12 +421,7 @@ export class WireForwarder implements Forwarder<EngineResponse> {
   }
 
   release(addresses: Iterable<string>): void {
-    for (const address of addresses) {
-      const pool = this.#pools.get(address);
-      if (!pool) continue;
-      this.#pools.delete(address);
-      pool.close();
-    }
+    for (const pool of takePools(this.#pools, addresses)) pool.close();
   }
 
   async close(): Promise<void> {

@@ -136,11 +136,6 @@ export class Http1Parser {
     return (this.#state === State.StartLine || this.#state === State.Done) && this.#partial === undefined && this.#headBytes === 0;
   }
 
-  /** True while a message's body is read until the connection closes (a response without length). */
-  get untilClose(): boolean {
-    return this.#state === State.BodyUntilClose;
-  }
-
   /**
    * Parses bytes; returns how many were consumed. Stops right after a complete message (the
    * caller passes the rest again when it is ready for the next). On a refusal returns -1 and

@@ -6,8 +6,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { ProxyError } from '../../errors.js';
+import { headersTooLarge, malformedRequest, requestTimedOut } from '../server.js';
 import { EngineRequest, EngineResponse, type ResponseContext } from './exchange.js';
-import { Http1Parser, type MessageHead, WireError } from './parser.js';
+import { Http1Parser, type MessageHead } from './parser.js';
 
 export interface EngineServerOptions {
   /** Time a caller has to send a request's head; then 408. */
@@ -37,7 +38,6 @@ export interface EngineServer {
 
 // Bytes of the next requests held while one is answered; past this the socket is paused.
 const HOLD_BYTES = 64 * 1024;
-const BAD_REQUEST = (code: string) => new ProxyError('bad_request', `malformed HTTP request (${code})`);
 
 /** Builds the engine's server; listen on `server` as on any net.Server. */
 export function createEngineServer(options: EngineServerOptions, handlers: EngineServerHandlers): EngineServer {
@@ -100,11 +100,12 @@ class Connection {
   #messageChunks: Buffer[] = [];
   #messageStart = 0;
   #deadline = Infinity;
-  #timerIsHeader = false;
+  #deadlineIsHeader = false;
   #pausedForBody = false;
   #handedOver = false;
   #ended = false;
-  #head: MessageHead | undefined;
+  /** The chunk being parsed (a hand-over needs its bytes from the message's start). */
+  #current: Buffer | undefined;
   readonly #onData = (chunk: Buffer) => this.#data(chunk);
 
   constructor(socket: Socket, options: EngineServerOptions, handlers: EngineServerHandlers, date: () => string, forget: () => void, closing: () => boolean) {
@@ -132,7 +133,7 @@ class Connection {
 
   /** Sets the header or the idle deadline (checked by the server's sweep). */
   #arm(ms: number, isHeader: boolean): void {
-    this.#timerIsHeader = isHeader;
+    this.#deadlineIsHeader = isHeader;
     this.#deadline = performance.now() + ms;
   }
 
@@ -143,7 +144,7 @@ class Connection {
   checkDeadline(now: number): void {
     if (now < this.#deadline) return;
     this.#deadline = Infinity;
-    if (this.#timerIsHeader) this.#refuse(new ProxyError('request_timeout', 'request headers or body did not arrive in time'));
+    if (this.#deadlineIsHeader) this.#refuse(requestTimedOut());
     else this.socket.destroy();
   }
 
@@ -168,7 +169,7 @@ class Connection {
       if (n < 0) {
         const err = this.#parser.error!;
         this.#handlers.logger.debug({ code: err.code, status: err.status }, 'rejected a malformed request');
-        this.#refuse(err.status === 431 ? new ProxyError('headers_too_large', 'request headers are larger than the server accepts') : BAD_REQUEST(err.code));
+        this.#refuse(err.status === 431 ? headersTooLarge() : malformedRequest(err.code));
         return;
       }
       offset += n;
@@ -183,21 +184,18 @@ class Connection {
     if (!this.#parser.idle && !this.#response) this.#messageChunks.push(chunk.subarray(this.#messageStart));
   }
 
-  #current: Buffer | undefined;
-
   #onHead(head: MessageHead): void {
     this.#disarm();
     const earlier = this.#messageChunks;
     this.#messageChunks = [];
     const v1x = head.versionMajor === 1;
     if (head.upgrade || !v1x) return this.#handOver(earlier);
-    if (head.versionMinor === 1 && !head.hasHost) return this.#refuse(BAD_REQUEST('HOST_MISSING'));
+    if (head.versionMinor === 1 && !head.hasHost) return this.#refuse(malformedRequest('HOST_MISSING'));
     const hasBody = head.chunked || head.contentLength > 0;
     if (head.expect !== undefined) {
       if (head.expect.toLowerCase() !== '100-continue') return this.#refuse(new ProxyError('expectation_failed', 'only Expect: 100-continue is supported'));
       if (hasBody) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
     }
-    this.#head = head;
     const request = new EngineRequest(head, this.socket, hasBody);
     if (hasBody) {
       this.#request = request;
@@ -244,7 +242,6 @@ class Connection {
   #responseDone(res: EngineResponse, reusable: boolean): void {
     if (this.#response !== res) return;
     this.#response = undefined;
-    this.#head = undefined;
     if (!reusable || this.#request || this.#ended) {
       // A body still arriving cannot be skipped safely on this connection: close it.
       if (!this.socket.destroyed) this.socket.end();
