@@ -3,6 +3,7 @@
 // as arguments.
 import type { Logger } from 'pino';
 import { AddressPolicy } from './address-policy.js';
+import { followHealth } from './admin/events.js';
 import type { MetricsText } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
 import { createControl, describeListeners, httpAddress, type ProxyRuntime } from './control.js';
@@ -27,9 +28,10 @@ export interface App extends ProxyRuntime {
 export function createApp(config: ProxyConfig, deps: AppDeps): App {
   const logger = deps.logger;
   const addressPolicy = new AddressPolicy(config.allowUpstream);
-  const control = createControl(config, { logger, healthView: () => plane.healthView(), addressPolicy });
+  const control = createControl(config, { logger, healthView: () => plane.healthView(), addressPolicy, stats: () => plane.stats() });
   const { discovery, metrics } = control;
   const plane = createProxyPlane(config, { source: discovery, logger, registry: control.registry, addressPolicy, ...(deps.random ? { random: deps.random } : {}) });
+  followHealth(control.events, plane.health);
   let closing: Promise<void> | undefined;
 
   return {

@@ -8,10 +8,14 @@ import type { AddressPolicy } from './address-policy.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer, type Readiness } from './admin/admin-server.js';
+import { loadDashboard } from './admin/dashboard.js';
+import { EventLog } from './admin/events.js';
+import type { StatsSnapshot } from './admin/stats.js';
 import { createRegistry, registerDiscoveryMetrics, registerTableSourceMetric, type MetricsText } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
 import { zookeeperAuth } from './config/zookeeper.js';
 import { createDiscovery, type Discovery } from './discovery/discovery.js';
+import type { SetDelta } from './discovery/provider-table.js';
 import { keepConnecting, type ConnectState } from './discovery/keep-connecting.js';
 import { createStateFileWriter, loadState } from './discovery/state-file.js';
 import type { HealthView } from './health/view.js';
@@ -68,6 +72,8 @@ export interface ControlDeps {
   readonly notServing?: () => string | undefined;
   /** Instance addresses refused at decode; the admin address is added to it once bound. */
   readonly addressPolicy: AddressPolicy;
+  /** The dashboard's per-second figures (the plane's, or every worker's added up). */
+  readonly stats: () => StatsSnapshot | Promise<StatsSnapshot>;
 }
 
 export interface Control {
@@ -75,6 +81,8 @@ export interface Control {
   /** Discovery's metrics are on it; the proxy side registers its own. */
   readonly registry: Registry;
   readonly metrics: MetricsText;
+  /** The dashboard's recent events: ZooKeeper's are added here; health's by the runtime (one process, or the workers'). */
+  readonly events: EventLog;
   readiness(): Readiness;
   adminAddress(): { host: string; port: number };
   /** Binds the admin port. */
@@ -149,13 +157,22 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
     const problem = deps.notServing?.();
     return problem === undefined ? { ready: true } : { ready: false, reason: 'starting', message: problem };
   };
+  const events = new EventLog();
+  discovery.on('change', (service: string, _instances: unknown, delta: SetDelta) => events.addDelta(service, delta));
+  discovery.session.on('connected', () => events.add({ kind: 'zookeeper_connected' }));
+  discovery.session.on('session', () => events.add({ kind: 'zookeeper_connected', reason: 'new session' }));
+  discovery.session.on('disconnected', () => events.add({ kind: 'zookeeper_disconnected' }));
+  discovery.session.on('expired', () => events.add({ kind: 'zookeeper_expired' }));
   const token = config.adminTokenFile ? readAdminToken(config.adminTokenFile) : undefined;
-  const admin: Server = createAdminServer({ discovery, healthView: deps.healthView, metrics, readiness, logger, ...(token ? { token } : {}) });
+  const admin: Server = createAdminServer({
+    discovery, healthView: deps.healthView, metrics, readiness, logger, stats: deps.stats, events, workers: config.workers, dashboard: loadDashboard({ tokenRequired: token !== undefined }), ...(token ? { token } : {}),
+  });
 
   return {
     discovery,
     registry,
     metrics,
+    events,
     readiness,
     adminAddress: () => bound(admin, config.admin),
     async listen() {

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { AddressPolicy } from './address-policy.js';
 import { createAccessLog } from './admin/access-log.js';
 import type { RequestDone } from './http/handler.js';
+import { RequestStats, type StatsSnapshot } from './admin/stats.js';
 import { registerClientConnectionMetrics, registerProxyMetrics, registerTcpMetrics, registerThriftMetrics } from './admin/metrics.js';
 import type { ProxyConfig } from './config/proxy.js';
 import type { InstanceSource } from './discovery/source.js';
@@ -14,7 +15,7 @@ import type { HealthView } from './health/view.js';
 import { createHttpListener, type HttpListener } from './http/listener.js';
 import type { BoundRoute } from './listen.js';
 import { createTcpListeners } from './tcp/listener.js';
-import { createThriftListeners } from './thrift/listener.js';
+import { createThriftListeners, type ThriftCallOutcome } from './thrift/listener.js';
 import { createUpstreamCore } from './upstream/core.js';
 import type { ServiceProvider } from './upstream/provider.js';
 
@@ -47,21 +48,36 @@ export interface ProxyPlane {
   close(drainTimeoutMs: number): Promise<void>;
   /** Reopens the access log file (SIGUSR1, after logrotate moved it). */
   reopenAccessLog(): void;
+  /** The dashboard's per-second figures of this process. */
+  stats(): StatsSnapshot;
 }
+
+/** A request the dashboard counts as failed: a 5xx, or no response at all. */
+const failed = (done: RequestDone) => done.status === 0 || done.status >= 500;
 
 /** Builds the data plane; call listen() to serve. */
 export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPlane {
   const { logger, source } = deps;
   const core = createUpstreamCore(config, { source, logger, ...(deps.random ? { random: deps.random } : {}), ...(deps.addressPolicy ? { addressPolicy: deps.addressPolicy } : {}) });
   const countRequest = registerProxyMetrics(deps.registry, { table: source.table, health: core.health });
+  const stats = new RequestStats();
+  source.table.on('removed', (service: string) => stats.forget(service));
+  // Requests not routed to a service ('' in the metrics) are not the dashboard's.
+  const countStats = (done: RequestDone) => {
+    if (done.service !== '') stats.record(done.service, done.instance, failed(done), done.durationMs);
+  };
   // Opened now: a file that cannot be opened stops the start with its error.
   const accessLog = config.accessLog === 'off' ? undefined : createAccessLog({ target: config.accessLog, includeQuery: config.accessLogQuery }, { logger });
   const onRequestDone = accessLog
     ? (done: RequestDone) => {
       countRequest(done);
+      countStats(done);
       accessLog.record(done);
     }
-    : countRequest;
+    : (done: RequestDone) => {
+      countRequest(done);
+      countStats(done);
+    };
   const listen = config.listen;
   const http: HttpListener | undefined = listen ? createHttpListener({ ...config, listen, countBytes: accessLog !== undefined }, { provider: core.provider, logger, onRequestDone, onDrop: registerClientConnectionMetrics(deps.registry) }) : undefined;
   if (http) core.onAddressesGone((addresses) => http.release(addresses));
@@ -71,7 +87,13 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
     { routes: config.tcp, connectTimeoutMs: config.connectTimeoutMs, retries: config.retries, deadlineMs: config.deadlineMs, idleTimeoutMs: config.tcpIdleTimeoutMs, maxConnectionsPerInstance: config.maxConnectionsPerInstance },
     { provider: core.provider, logger, ...(onConnected ? { onConnected } : {}) },
   );
-  const onCall = config.thrift.length > 0 ? registerThriftMetrics(deps.registry, () => thrift.stats(), () => thrift.upstreamConnections()) : undefined;
+  const timeCall = config.thrift.length > 0 ? registerThriftMetrics(deps.registry, () => thrift.stats(), () => thrift.upstreamConnections()) : undefined;
+  const onCall = timeCall
+    ? (service: string, method: string, outcome: ThriftCallOutcome, durationMs: number) => {
+      timeCall(service, method, outcome, durationMs);
+      stats.record(service, undefined, outcome !== 'ok' && outcome !== 'oneway', durationMs);
+    }
+    : undefined;
   const thrift = createThriftListeners(
     {
       routes: config.thrift, connectTimeoutMs: config.connectTimeoutMs, tryTimeoutMs: config.tryTimeoutMs, deadlineMs: config.deadlineMs,
@@ -99,6 +121,7 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
       return (instance) => ({ ...view(instance), tcpConnections: tcp.openConnections(instance) });
     },
     reopenAccessLog: () => accessLog?.reopen(),
+    stats: () => stats.snapshot(),
     close(drainTimeoutMs) {
       closing ??= (async () => {
         await Promise.all([http?.close(drainTimeoutMs), tcp.close(drainTimeoutMs), thrift.close(drainTimeoutMs)]);

@@ -5,7 +5,11 @@ import type { DiscoveryStats } from '../discovery/discovery.js';
 import type { Instance } from '../discovery/provider-table.js';
 import type { InstanceSource } from '../discovery/source.js';
 import type { HealthView } from '../health/view.js';
+import type { EventLog } from './events.js';
 import type { MetricsText } from './metrics.js';
+import { statsDocument } from './stats-document.js';
+import type { StatsSnapshot } from './stats.js';
+import type { DashboardFile } from './dashboard.js';
 
 /** Why the proxy is not ready, or ready. */
 export type Readiness =
@@ -21,9 +25,22 @@ export interface AdminDeps {
   readonly metrics: MetricsText;
   readonly readiness: () => Readiness;
   readonly logger: Logger;
-  /** When set, /providers and /metrics need `Authorization: Bearer <token>`. */
+  /** The per-second figures (this process's, or every worker's added up), for /stats. */
+  readonly stats: () => StatsSnapshot | Promise<StatsSnapshot>;
+  readonly events: EventLog;
+  /** Proxy processes (1, or the cluster's workers). */
+  readonly workers: number;
+  /** The dashboard's files (read once at start). */
+  readonly dashboard: ReadonlyMap<string, DashboardFile>;
+  /** When set, /providers, /metrics and /stats need `Authorization: Bearer <token>`. */
   readonly token?: string;
 }
+
+/** Paths behind the token when there is one (the dashboard's own files are not: they hold no data). */
+const PROTECTED = (path: string) => path === '/metrics' || path === '/stats' || path === '/providers' || path.startsWith('/providers/');
+
+// The page loads only its own script and style and talks only to this port.
+const DASHBOARD_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** Does the request carry the bearer token (compared in constant time)? */
 function authorized(req: IncomingMessage, token: string): boolean {
@@ -35,8 +52,8 @@ function authorized(req: IncomingMessage, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2);
+function json(res: ServerResponse, status: number, body: unknown, indent = 2): void {
+  const text = JSON.stringify(body, null, indent);
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) }).end(text);
 }
 
@@ -83,8 +100,9 @@ function table(deps: AdminDeps) {
 }
 
 /**
- * The operator's port: /healthz (liveness), /readyz (readiness), /providers[/<service>] (the
- * table with health), /metrics (Prometheus). Kept off the proxy port, loopback by default.
+ * The operator's port: / (the dashboard), /stats (its figures), /healthz (liveness), /readyz
+ * (readiness), /providers[/<service>] (the table with health), /metrics (Prometheus). Kept off
+ * the proxy port, loopback by default.
  */
 export function createAdminServer(deps: AdminDeps): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -105,7 +123,14 @@ export function createAdminServer(deps: AdminDeps): Server {
         ? json(res, 200, { status: 'ready', staleSeconds: stale, zookeeper: deps.discovery.stats().session.state, source: r.source ?? 'zookeeper', ...(r.stateAgeSeconds !== undefined ? { stateAgeSeconds: r.stateAgeSeconds } : {}) })
         : json(res, 503, { status: 'not_ready', reason: r.reason, message: r.message, staleSeconds: stale });
     }
-    if (deps.token !== undefined && (path === '/metrics' || path === '/providers' || path.startsWith('/providers/')) && !authorized(req, deps.token)) {
+    const file = deps.dashboard.get(path);
+    if (file) {
+      res.writeHead(200, { 'content-type': file.contentType, 'content-length': file.body.length, 'cache-control': 'no-cache', 'content-security-policy': DASHBOARD_POLICY, 'x-content-type-options': 'nosniff' });
+      res.end(req.method === 'HEAD' ? undefined : file.body);
+      return;
+    }
+    if (path === '/favicon.ico') return void res.writeHead(204).end();
+    if (deps.token !== undefined && PROTECTED(path) && !authorized(req, deps.token)) {
       res.setHeader('www-authenticate', 'Bearer realm="zkroute admin"');
       return json(res, 401, { error: 'unauthorized', message: `${path} needs Authorization: Bearer <token> (the token in --admin-token-file)` });
     }
@@ -113,6 +138,25 @@ export function createAdminServer(deps: AdminDeps): Server {
       const text = await deps.metrics.render();
       res.writeHead(200, { 'content-type': deps.metrics.contentType }).end(text);
       return;
+    }
+    if (path === '/stats') {
+      const [health, snapshot] = await Promise.all([deps.healthView(), deps.stats()]);
+      const stats = deps.discovery.stats();
+      const readiness = deps.readiness();
+      return json(res, 200, statsDocument({
+        now: Date.now(),
+        workers: deps.workers,
+        basePath: deps.discovery.basePath,
+        staleSeconds: stats.staleSeconds,
+        source: readiness.ready ? readiness.source ?? 'zookeeper' : 'zookeeper',
+        ready: readiness.ready,
+        zookeeper: { state: stats.session.state, sessionId: stats.session.sessionId ?? null, reconnects: stats.session.reconnects, expiries: stats.session.expiries },
+        services: deps.discovery.knownServices(),
+        entry: (service) => deps.discovery.table.get(service),
+        health,
+        snapshot,
+        events: deps.events.recent(),
+      }), 0);
     }
     if (path === '/providers' || path === '/providers/') {
       const health = await deps.healthView();
@@ -130,7 +174,7 @@ export function createAdminServer(deps: AdminDeps): Server {
       if (!deps.discovery.knownServices().includes(service)) return json(res, 404, { error: 'unknown_service', message: `service ${service.slice(0, 200)} is not in the table`, service: service.slice(0, 200) });
       return json(res, 200, { ...table(deps), service, ...describeService(service, deps, await deps.healthView()) });
     }
-    return json(res, 404, { error: 'not_found', message: 'try /healthz, /readyz, /providers, /providers/<service>, /metrics' });
+    return json(res, 404, { error: 'not_found', message: 'try / (the dashboard), /stats, /healthz, /readyz, /providers, /providers/<service>, /metrics' });
   };
   return createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {

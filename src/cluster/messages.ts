@@ -2,6 +2,7 @@
 // node:cluster's IPC channel. Every message carries `zkroute` (its type), so other users of the
 // channel are left alone.
 import type { Registry } from 'prom-client';
+import type { StatsSnapshot } from '../admin/stats.js';
 import type { Instance } from '../discovery/provider-table.js';
 import type { Resolution } from '../discovery/source.js';
 import type { InstanceHealthView } from '../health/view.js';
@@ -23,6 +24,7 @@ export type ToWorker =
   | { readonly zkroute: 'resolved'; readonly id: number; readonly kind: Resolution['kind'] }
   | { readonly zkroute: 'health?'; readonly id: number }
   | { readonly zkroute: 'metrics?'; readonly id: number }
+  | { readonly zkroute: 'stats?'; readonly id: number }
   | { readonly zkroute: 'drain'; readonly timeoutMs: number }
   /** SIGUSR1 reached the primary: reopen the access log file. */
   | { readonly zkroute: 'reopen-access-log' }
@@ -40,8 +42,13 @@ export type ToPrimary =
   | { readonly zkroute: 'resolve'; readonly id: number; readonly service: string }
   | { readonly zkroute: 'health'; readonly id: number; readonly entries: readonly (readonly [string, InstanceHealthView])[] }
   | { readonly zkroute: 'metrics'; readonly id: number; readonly metrics: MetricsJson }
+  /** The worker's per-second figures, for the dashboard (the primary adds them up). */
+  | { readonly zkroute: 'stats'; readonly id: number; readonly stats: StatsSnapshot }
+  /** An ejection this worker decided ended, or every instance of a service is ejected here (the dashboard's events). */
+  | { readonly zkroute: 'readmitted'; readonly service: string; readonly address: string }
+  | { readonly zkroute: 'panic'; readonly service: string }
   /** This worker ejected an instance: the primary passes it to every other worker. */
-  | { readonly zkroute: 'ejected'; readonly service: string; readonly uid: string; readonly reason: string; readonly untilMs: number };
+  | { readonly zkroute: 'ejected'; readonly service: string; readonly uid: string; readonly address: string; readonly reason: string; readonly untilMs: number };
 
 /** A message of ours (not one of another user of the IPC channel)? */
 export function isMessage<T extends { zkroute: string }>(value: unknown): value is T {

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
+import { mergeSnapshots } from '../admin/stats.js';
 import type { AppDeps } from '../app.js';
 import type { ProxyConfig } from '../config/proxy.js';
 import { AddressPolicy } from '../address-policy.js';
@@ -30,7 +31,7 @@ interface WorkerState {
 }
 
 /** Replies to the primary's questions, by request id. */
-type Reply = Extract<ToPrimary, { zkroute: 'health' | 'metrics' }>;
+type Reply = Extract<ToPrimary, { zkroute: 'health' | 'metrics' | 'stats' }>;
 
 /**
  * The cluster primary (`--workers N`, N > 1): the one ZooKeeper session and the admin port.
@@ -66,6 +67,8 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
         return AggregatorRegistry.aggregate(parts).metrics();
       },
     }),
+    // The dashboard's figures: every worker's added up.
+    stats: async () => mergeSnapshots((await ask<'stats'>('stats?')).map((answer) => answer.stats)),
     notServing: () => ([...workers.values()].some((w) => w.listening) ? undefined : `no worker listening yet (0 of ${config.workers})`),
   });
   const { discovery } = control;
@@ -122,8 +125,15 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
         dropEndedEjections();
         ejections.set(message.uid, eject);
         for (const other of workers.values()) if (other !== state && other.subscribed) send(other, eject);
+        control.events.add({ kind: 'ejected', service: message.service, instances: [message.address], reason: message.reason, untilMs: message.untilMs });
         return;
       }
+      case 'readmitted':
+        control.events.add({ kind: 'readmitted', service: message.service, instances: [message.address] });
+        return;
+      case 'panic':
+        control.events.add({ kind: 'panic', service: message.service });
+        return;
       case 'listening':
         // Logged here, not by the worker: a worker killed at once may never flush its own line.
         logger.info({ worker: state.worker.id, pid: state.worker.process.pid, ...describeListeners(message.addresses) }, 'worker listening');
@@ -140,6 +150,7 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
         return;
       case 'health':
       case 'metrics':
+      case 'stats':
         replies.get(message.id)?.(message);
         return;
     }
@@ -169,7 +180,7 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
   }
 
   /** Asks every listening worker; answers that do not come within the limit are left out. */
-  async function ask<K extends Reply['zkroute']>(question: 'health?' | 'metrics?', timeoutMs = 2000): Promise<Extract<Reply, { zkroute: K }>[]> {
+  async function ask<K extends Reply['zkroute']>(question: 'health?' | 'metrics?' | 'stats?', timeoutMs = 2000): Promise<Extract<Reply, { zkroute: K }>[]> {
     const asked = [...workers.values()].filter((w) => w.listening);
     const answers = await Promise.all(asked.map((state) => new Promise<Reply | undefined>((resolve) => {
       const id = nextId++;

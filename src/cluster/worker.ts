@@ -48,6 +48,9 @@ export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<
       case 'metrics?':
         void registry.getMetricsAsJSON().then((metrics) => channel.send({ zkroute: 'metrics', id: message.id, metrics }));
         return;
+      case 'stats?':
+        channel.send({ zkroute: 'stats', id: message.id, stats: plane.stats() });
+        return;
       case 'reopen-access-log':
         plane.reopenAccessLog();
         return;
@@ -65,8 +68,10 @@ export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<
   // One health view: what this worker ejects, every other worker avoids too (its own failure
   // counting stays local; re-admission is at the same time everywhere: the same end).
   plane.health.on('ejected', (instance: Instance, reason: string, durationMs: number) => {
-    channel.send({ zkroute: 'ejected', service: instance.service, uid: instance.uid, reason, untilMs: Date.now() + durationMs });
+    channel.send({ zkroute: 'ejected', service: instance.service, uid: instance.uid, address: instance.address, reason, untilMs: Date.now() + durationMs });
   });
+  plane.health.on('readmitted', (instance: Instance) => channel.send({ zkroute: 'readmitted', service: instance.service, address: instance.address }));
+  plane.health.on('panic', (service: string) => channel.send({ zkroute: 'panic', service }));
   channel.send({ zkroute: 'hello' });
   void deps.stop.then(() => drain());
 
