@@ -95,13 +95,14 @@ function bucketOf(durationMs: number): number {
 }
 
 /**
- * Per-second figures of one process. record() is a map lookup, a clock read and a few
- * increments per key (the service and the instance); snapshot() drops keys idle for the window.
+ * Per-second figures of one process. record() is a clock read, two map lookups and a few
+ * increments (the service's ring and the instance's); snapshot() drops rings idle for the window.
  */
 export class RequestStats {
   readonly #options: StatsOptions;
   readonly #now: () => number;
-  readonly #rings = new Map<string, Ring>();
+  /** Per service: its own ring and one per instance (nested maps: no key string built per request). */
+  readonly #services = new Map<string, { readonly ring: Ring; readonly instances: Map<string, Ring> }>();
 
   constructor(options: StatsOptions = DEFAULT_STATS_OPTIONS, now: () => number = Date.now) {
     this.#options = options;
@@ -112,30 +113,36 @@ export class RequestStats {
   record(service: string, instance: string | undefined, failed: boolean, durationMs: number): void {
     const sec = Math.floor(this.#now() / 1000);
     const bucket = bucketOf(durationMs);
-    this.#ring(service, undefined, sec).record(sec, failed, bucket);
-    if (instance !== undefined) this.#ring(service, instance, sec).record(sec, failed, bucket);
+    let entry = this.#services.get(service);
+    if (!entry) this.#services.set(service, (entry = { ring: new Ring(service, undefined, this.#options, sec), instances: new Map() }));
+    entry.ring.record(sec, failed, bucket);
+    if (instance === undefined) return;
+    let ring = entry.instances.get(instance);
+    if (!ring) entry.instances.set(instance, (ring = new Ring(service, instance, this.#options, sec)));
+    ring.record(sec, failed, bucket);
   }
 
   /** Forgets a service that left ZooKeeper, with its instances. */
   forget(service: string): void {
-    for (const [key, ring] of this.#rings) if (ring.service === service) this.#rings.delete(key);
+    this.#services.delete(service);
   }
 
   snapshot(): StatsSnapshot {
     const sec = Math.floor(this.#now() / 1000);
+    const idle = (ring: Ring) => ring.lastActiveSec <= sec - this.#options.windowSec;
     const series: SeriesSnapshot[] = [];
-    for (const [key, ring] of this.#rings) {
-      if (ring.lastActiveSec <= sec - this.#options.windowSec) this.#rings.delete(key);
-      else series.push(ring.snapshot(sec));
+    for (const [service, entry] of this.#services) {
+      if (idle(entry.ring)) {
+        this.#services.delete(service);
+        continue;
+      }
+      series.push(entry.ring.snapshot(sec));
+      for (const [address, ring] of entry.instances) {
+        if (idle(ring)) entry.instances.delete(address);
+        else series.push(ring.snapshot(sec));
+      }
     }
     return { atSec: sec, windowSec: this.#options.windowSec, series };
-  }
-
-  #ring(service: string, instance: string | undefined, sec: number): Ring {
-    const key = instance === undefined ? service : `${service}\u0000${instance}`;
-    let ring = this.#rings.get(key);
-    if (!ring) this.#rings.set(key, (ring = new Ring(service, instance, this.#options, sec)));
-    return ring;
   }
 }
 
