@@ -54,6 +54,11 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
     },
     address: () => httpAddress(plane.addresses()),
     reopenAccessLog: () => plane.reopenAccessLog(),
+    reconfigure(next) {
+      // The plane first: it is the part that can refuse (an access log file that cannot be opened).
+      plane.reconfigure(next);
+      control.reconfigure(next);
+    },
     addresses: () => plane.addresses(),
     adminAddress: control.adminAddress,
     close(drainTimeoutMs = config.drainTimeoutMs) {

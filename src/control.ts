@@ -45,6 +45,16 @@ export interface ProxyRuntime {
   close(drainTimeoutMs?: number): Promise<void>;
   /** Reopens the access log file (SIGUSR1 after logrotate moved it; workers: each of them). */
   reopenAccessLog(): void;
+  /**
+   * Runs with `config` from the next request on (SIGHUP; `planReload` keeps every option that
+   * needs a restart as it was). Throws, changing nothing here, if it cannot be applied.
+   */
+  reconfigure(config: ProxyConfig): void;
+}
+
+/** The services watched from the start: --services and those the TCP and Thrift routes name. */
+export function eagerServices(config: ProxyConfig): string[] {
+  return [...new Set([...config.services, ...[...config.tcp, ...config.thrift].map((route) => route.service)])];
 }
 
 /** `--listen`'s address, or an error saying there is none. */
@@ -91,6 +101,8 @@ export interface Control {
   connect(): Promise<void>;
   /** Readiness 503 `draining` from now on. */
   drain(): void;
+  /** A reload: the services watched from the start, and the log level. */
+  reconfigure(config: ProxyConfig): void;
   /** Closes the admin port, then ZooKeeper (call after the traffic has stopped). */
   close(): Promise<void>;
 }
@@ -114,8 +126,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
   const discovery = createDiscovery(
     {
       zookeeper: config.zookeeper,
-      // --services, and the services TCP and Thrift routes name: watched from the start.
-      services: [...new Set([...config.services, ...[...config.tcp, ...config.thrift].map((route) => route.service)])],
+      services: eagerServices(config),
       basePath: config.basePath,
       layout: config.layout,
       keepLastOnEmpty: config.keepLastOnEmpty,
@@ -198,6 +209,10 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
     }),
     drain() {
       draining = true;
+    },
+    reconfigure(next) {
+      discovery.watchFromStart(eagerServices(next));
+      logger.level = next.logLevel;
     },
     async close() {
       draining = true;

@@ -29,6 +29,8 @@ export type { Balancer, BalancerName, PickContext } from './balancer/index.js';
 export { createOutlierDetector, OutlierDetector } from './health/outlier-detector.js';
 export type { OutlierOptions, OutlierStats } from './health/outlier-detector.js';
 export { ServiceProvider } from './upstream/provider.js';
+export { Settings, trafficSettings } from './upstream/settings.js';
+export type { ServiceSettings, TrafficSettings } from './upstream/settings.js';
 export { mayRetry, runTries } from './upstream/retry.js';
 export { Cancellation, CLIENT_GONE, DEADLINE_PASSED } from './upstream/cancellation.js';
 export type { TryPlan, TriesResult } from './upstream/retry.js';

@@ -17,6 +17,7 @@ import type { BoundRoute } from './listen.js';
 import { createTcpListeners } from './tcp/listener.js';
 import { createThriftListeners, type ThriftCallOutcome } from './thrift/listener.js';
 import { createUpstreamCore } from './upstream/core.js';
+import { trafficSettings } from './upstream/settings.js';
 import type { ServiceProvider } from './upstream/provider.js';
 
 export interface PlaneDeps {
@@ -50,6 +51,12 @@ export interface ProxyPlane {
   reopenAccessLog(): void;
   /** The dashboard's per-second figures of this process. */
   stats(): StatsSnapshot;
+  /**
+   * Applies a reloaded configuration's traffic settings and access log to the next requests
+   * (the other options are the runtime's: see config/reload.ts). Throws, changing nothing, when
+   * a new access log file cannot be opened.
+   */
+  reconfigure(config: ProxyConfig): void;
 }
 
 /** A request the dashboard counts as failed: a 5xx, or no response at all. */
@@ -67,24 +74,21 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
     if (done.service !== '') stats.record(done.service, done.instance, failed(done), done.durationMs);
   };
   // Opened now: a file that cannot be opened stops the start with its error.
-  const accessLog = config.accessLog === 'off' ? undefined : createAccessLog({ target: config.accessLog, includeQuery: config.accessLogQuery }, { logger });
-  const onRequestDone = accessLog
-    ? (done: RequestDone) => {
-      countRequest(done);
-      countStats(done);
-      accessLog.record(done);
-    }
-    : (done: RequestDone) => {
-      countRequest(done);
-      countStats(done);
-    };
+  const openAccessLog = (c: ProxyConfig) => (c.accessLog === 'off' ? undefined : createAccessLog({ target: c.accessLog, includeQuery: c.accessLogQuery }, { logger }));
+  let accessLog = openAccessLog(config);
+  let accessLogOptions = { target: config.accessLog, includeQuery: config.accessLogQuery };
+  const onRequestDone = (done: RequestDone) => {
+    countRequest(done);
+    countStats(done);
+    accessLog?.record(done);
+  };
   const listen = config.listen;
-  const http: HttpListener | undefined = listen ? createHttpListener({ ...config, listen, countBytes: accessLog !== undefined }, { provider: core.provider, logger, onRequestDone, onDrop: registerClientConnectionMetrics(deps.registry) }) : undefined;
+  const http: HttpListener | undefined = listen ? createHttpListener({ ...config, listen, countBytes: () => accessLog !== undefined }, { provider: core.provider, logger, onRequestDone, onDrop: registerClientConnectionMetrics(deps.registry) }) : undefined;
   if (http) core.onAddressesGone((addresses) => http.release(addresses));
   // The TCP metrics read the listeners' counters at scrape time (only when there are routes).
   const onConnected = config.tcp.length > 0 ? registerTcpMetrics(deps.registry, () => tcp.stats()) : undefined;
   const tcp = createTcpListeners(
-    { routes: config.tcp, connectTimeoutMs: config.connectTimeoutMs, retries: config.retries, deadlineMs: config.deadlineMs, idleTimeoutMs: config.tcpIdleTimeoutMs, maxConnectionsPerInstance: config.maxConnectionsPerInstance },
+    { routes: config.tcp, idleTimeoutMs: config.tcpIdleTimeoutMs, maxConnectionsPerInstance: config.maxConnectionsPerInstance },
     { provider: core.provider, logger, ...(onConnected ? { onConnected } : {}) },
   );
   const timeCall = config.thrift.length > 0 ? registerThriftMetrics(deps.registry, () => thrift.stats(), () => thrift.upstreamConnections()) : undefined;
@@ -96,8 +100,7 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
     : undefined;
   const thrift = createThriftListeners(
     {
-      routes: config.thrift, connectTimeoutMs: config.connectTimeoutMs, tryTimeoutMs: config.tryTimeoutMs, deadlineMs: config.deadlineMs,
-      retries: config.retries, maxMessageBytes: config.thriftMaxMessageBytes, idempotent: config.thriftIdempotent,
+      routes: config.thrift, maxMessageBytes: config.thriftMaxMessageBytes, idempotent: config.thriftIdempotent,
       maxConnectionsPerInstance: config.maxConnectionsPerInstance,
     },
     { provider: core.provider, logger, ...(onCall ? { onCall } : {}) },
@@ -122,6 +125,16 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
     },
     reopenAccessLog: () => accessLog?.reopen(),
     stats: () => stats.snapshot(),
+    reconfigure(next) {
+      if (next.accessLog !== accessLogOptions.target || next.accessLogQuery !== accessLogOptions.includeQuery) {
+        const replacement = openAccessLog(next);
+        const previous = accessLog;
+        accessLog = replacement;
+        accessLogOptions = { target: next.accessLog, includeQuery: next.accessLogQuery };
+        void previous?.close();
+      }
+      core.settings.replace(trafficSettings(next));
+    },
     close(drainTimeoutMs) {
       closing ??= (async () => {
         await Promise.all([http?.close(drainTimeoutMs), tcp.close(drainTimeoutMs), thrift.close(drainTimeoutMs)]);

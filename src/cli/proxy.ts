@@ -1,10 +1,12 @@
 import cluster from 'node:cluster';
 import { createApp } from '../app.js';
 import { isMessage, type ToWorker } from '../cluster/messages.js';
-import { createClusterPrimary } from '../cluster/primary.js';
+import { createClusterPrimary, WORKER_CONFIG_ENV } from '../cluster/primary.js';
 import { runWorker } from '../cluster/worker.js';
 import { ConfigError, optionsHelp, parseCommandLine, printable, readConfigFile } from '../config/options.js';
 import { buildProxyConfig, PROXY_OPTIONS, type ProxyConfig } from '../config/proxy.js';
+import { planReload } from '../config/reload.js';
+import type { ProxyRuntime } from '../control.js';
 import { createLogger, type Logger } from '../log.js';
 
 export const PROXY_USAGE = `usage: zkroute proxy --zookeeper HOST:PORT[,HOST:PORT...][/chroot] [options]
@@ -40,15 +42,20 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
     return 0;
   }
   if (positionals.length > 0) throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  // A cluster worker runs with the primary's configuration (reloads included), never re-reading the file.
+  const inherited = cluster.isWorker ? process.env[WORKER_CONFIG_ENV] : undefined;
+  if (inherited !== undefined) {
+    const config = Object.freeze(JSON.parse(inherited)) as ProxyConfig;
+    return workerCommand(config, (deps.logger ?? createLogger({ level: config.logLevel })).child({ worker: cluster.worker?.id }));
+  }
   const configPath = (values['config'] as string | undefined) ?? (process.env['ZKROUTE_CONFIG'] || undefined);
-  const file = configPath !== undefined ? readConfigFile(configPath, PROXY_OPTIONS) : undefined;
-  const config = buildProxyConfig(values, process.env, file);
+  const readConfig = () => buildProxyConfig(values, process.env, configPath !== undefined ? readConfigFile(configPath, PROXY_OPTIONS) : undefined);
+  const config = readConfig();
   if (values['print-config']) {
     stdout.write(`${printable(config, PROXY_OPTIONS)}\n`);
     return 0;
   }
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
-  if (config.workers > 1 && cluster.isWorker) return workerCommand(config, logger.child({ worker: cluster.worker?.id }));
   const app = config.workers > 1
     ? createClusterPrimary(config, { logger })
     : createApp(config, { logger });
@@ -63,6 +70,12 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
   // Node from opening its inspector on SIGUSR1).
   const reopen = () => app.reopenAccessLog();
   process.on('SIGUSR1', reopen);
+  // SIGHUP: re-read --config and apply what may change without a restart.
+  let running = config;
+  const reload = () => {
+    running = reloadConfig(running, configPath, readConfig, app, logger);
+  };
+  process.on('SIGHUP', reload);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -85,10 +98,46 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
     process.off('SIGINT', again);
     process.off('SIGTERM', again);
     process.off('SIGUSR1', reopen);
+    process.off('SIGHUP', reload);
   }
   logger.info('stopped');
   logger.flush?.();
   return 0;
+}
+
+/**
+ * One SIGHUP: the file read again (flags and environment still win over it), then the options
+ * that may change applied and logged; options that need a restart named in a warning and kept;
+ * an invalid file, or one whose change cannot be applied, changes nothing and says why.
+ * Returns the configuration in force afterwards.
+ */
+export function reloadConfig(current: ProxyConfig, configPath: string | undefined, read: () => ProxyConfig, app: Pick<ProxyRuntime, 'reconfigure'>, logger: Logger): ProxyConfig {
+  if (configPath === undefined) {
+    logger.warn('SIGHUP: no --config file to re-read; the configuration is unchanged');
+    return current;
+  }
+  let next: ProxyConfig;
+  try {
+    next = read();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    logger.error({ config: configPath, problem: err.message }, `reload refused, the configuration is unchanged: ${err.message}`);
+    return current;
+  }
+  const plan = planReload(current, next);
+  if (plan.restartOnly.length > 0) logger.warn({ config: configPath, options: plan.restartOnly }, `reload: ${plan.restartOnly.join(', ')} changed in the file but only take effect after a restart; left as they are`);
+  if (plan.changed.length === 0) {
+    logger.info({ config: configPath }, 'reload: nothing to change');
+    return current;
+  }
+  try {
+    app.reconfigure(plan.config);
+  } catch (err) {
+    logger.error({ config: configPath, err }, `reload refused, the configuration is unchanged: ${(err as Error).message}`);
+    return current;
+  }
+  logger.info({ config: configPath, changed: plan.changed }, `configuration reloaded: ${plan.changed.map((c) => c.flag).join(', ')}`);
+  return plan.config;
 }
 
 /**
@@ -101,6 +150,10 @@ async function workerCommand(config: ProxyConfig, logger: Logger): Promise<numbe
     process.once('SIGTERM', () => resolve());
     process.once('disconnect', () => resolve());
   });
+  // A SIGHUP sent to the process group reaches workers too: the primary re-reads the file and
+  // sends the result; here it must not end the process (SIGHUP's default action).
+  const ignoreHangup = () => {};
+  process.on('SIGHUP', ignoreHangup);
   try {
     await runWorker(config, {
       logger,
@@ -115,6 +168,7 @@ async function workerCommand(config: ProxyConfig, logger: Logger): Promise<numbe
       },
     });
   } finally {
+    process.off('SIGHUP', ignoreHangup);
     logger.flush?.();
     // The IPC channel would keep the worker alive.
     if (process.connected) process.disconnect();

@@ -3,6 +3,7 @@
 // channel are left alone.
 import type { Registry } from 'prom-client';
 import type { StatsSnapshot } from '../admin/stats.js';
+import type { ProxyConfig } from '../config/proxy.js';
 import type { Instance } from '../discovery/provider-table.js';
 import type { Resolution } from '../discovery/source.js';
 import type { InstanceHealthView } from '../health/view.js';
@@ -26,6 +27,8 @@ export type ToWorker =
   | { readonly zkroute: 'metrics?'; readonly id: number }
   | { readonly zkroute: 'stats?'; readonly id: number }
   | { readonly zkroute: 'drain'; readonly timeoutMs: number }
+  /** A reload (SIGHUP): run with this configuration from the next request on. */
+  | { readonly zkroute: 'reconfigure'; readonly config: ProxyConfig }
   /** SIGUSR1 reached the primary: reopen the access log file. */
   | { readonly zkroute: 'reopen-access-log' }
   /** Another worker ejected this instance until `untilMs` (one health view across workers). */

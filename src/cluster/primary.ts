@@ -11,8 +11,11 @@ import type { PlaneAddresses } from '../plane.js';
 import { isMessage, type MetricsJson, type ToPrimary, type ToWorker } from './messages.js';
 
 export interface PrimaryDeps extends Pick<AppDeps, 'logger'> {
-  /** Starts a worker process (default: node:cluster's fork, which re-runs this command). */
-  readonly fork?: () => Worker;
+  /**
+   * Starts a worker process with `env` added (default: node:cluster's fork, which re-runs this
+   * command; the worker takes its configuration from ZKROUTE_WORKER_CONFIG, not from the file).
+   */
+  readonly fork?: (env: Record<string, string>) => Worker;
 }
 
 /**
@@ -43,6 +46,9 @@ type Reply = Extract<ToPrimary, { zkroute: 'health' | 'metrics' | 'stats' }>;
  * The wait before replacing a worker that exited: 1 s, doubling while workers keep dying
  * young, up to 30 s; back to 1 s once one had run for a minute. A crash loop never spins.
  */
+/** The variable a worker reads its configuration from (the primary's, as JSON). */
+export const WORKER_CONFIG_ENV = 'ZKROUTE_WORKER_CONFIG';
+
 export function nextRestartDelay(previousMs: number, uptimeMs: number): number {
   if (previousMs === 0 || uptimeMs >= 60_000) return 1000;
   return Math.min(previousMs * 2, 30_000);
@@ -50,7 +56,9 @@ export function nextRestartDelay(previousMs: number, uptimeMs: number): number {
 
 export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): ClusterPrimary {
   const logger = deps.logger.child({ role: 'primary' });
-  const fork = deps.fork ?? (() => cluster.fork());
+  const fork = deps.fork ?? ((env: Record<string, string>) => cluster.fork(env));
+  // The configuration in force: reloads change it, and every worker started later gets it.
+  let current = config;
   // The workers bind the listeners: their configured addresses are the primary's own.
   const addressPolicy = new AddressPolicy(config.allowUpstream);
   for (const at of [config.listen, ...config.tcp.map((r) => r.listen), ...config.thrift.map((r) => r.listen)]) if (at) addressPolicy.addOwn(at.host, at.port);
@@ -115,6 +123,8 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
         const services = discovery.table.services().map((s) => [s, discovery.table.get(s)?.instances ?? []] as const);
         send(state, { zkroute: 'snapshot', services });
         if (discovery.loaded) send(state, known());
+        // Forked before a reload its environment did not carry: the configuration in force.
+        if (current !== config) send(state, { zkroute: 'reconfigure', config: current });
         state.subscribed = true;
         dropEndedEjections();
         for (const eject of ejections.values()) send(state, eject);
@@ -158,7 +168,7 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
 
   let restartDelayMs = 0;
   function startWorker(): void {
-    const worker = fork();
+    const worker = fork({ [WORKER_CONFIG_ENV]: JSON.stringify(current) });
     const startedAt = Date.now();
     const state: WorkerState = { worker, subscribed: false, listening: false };
     workers.set(worker.id, state);
@@ -250,6 +260,11 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     },
     kill() {
       for (const state of workers.values()) state.worker.process.kill('SIGKILL');
+    },
+    reconfigure(next) {
+      control.reconfigure(next);
+      current = next;
+      for (const state of workers.values()) send(state, { zkroute: 'reconfigure', config: next });
     },
     reopenAccessLog() {
       for (const state of workers.values()) send(state, { zkroute: 'reopen-access-log' });

@@ -51,6 +51,14 @@ export async function runWorker(config: ProxyConfig, deps: WorkerDeps): Promise<
       case 'stats?':
         channel.send({ zkroute: 'stats', id: message.id, stats: plane.stats() });
         return;
+      case 'reconfigure':
+        try {
+          plane.reconfigure(message.config);
+          logger.level = message.config.logLevel;
+        } catch (err) {
+          logger.error({ err }, 'reload not applied in this worker: its configuration is unchanged');
+        }
+        return;
       case 'reopen-access-log':
         plane.reopenAccessLog();
         return;

@@ -93,10 +93,13 @@ export class Discovery extends EventEmitter implements InstanceSource {
   #closed = false;
   /** Services the table was seeded with from a saved state: watched once ZooKeeper is reached. */
   readonly #seeded = new Set<string>();
+  /** Services watched from the start (`services`, or what a reload set). */
+  #eager: Set<string>;
 
   constructor(options: DiscoveryOptions, deps: DiscoveryDeps) {
     super();
     this.#options = options;
+    this.#eager = new Set(options.services ?? []);
     this.basePath = options.basePath ?? '/providers';
     this.layout = options.layout ?? 'nested';
     this.#logger = deps.logger.child({ component: 'discovery' });
@@ -135,7 +138,7 @@ export class Discovery extends EventEmitter implements InstanceSource {
       { session: this.#session, logger: this.#logger, limiter: this.#limiter, onSnapshot: (s) => this.#onBaseSnapshot(s) },
     );
     this.#baseWatcher.start();
-    for (const service of [...(this.#options.services ?? []), ...this.#seeded]) this.#cache(service);
+    for (const service of [...this.#eager, ...this.#seeded]) this.#cache(service);
   }
 
   /**
@@ -166,6 +169,15 @@ export class Discovery extends EventEmitter implements InstanceSource {
     return this.#baseLoaded;
   }
 
+  /**
+   * The services watched from the start from now on (a reload): new ones are watched at once
+   * (readiness waits for them as at start); ones left out stay watched while in use.
+   */
+  watchFromStart(services: readonly string[]): void {
+    this.#eager = new Set(services.filter(isValidServiceName));
+    if (this.#baseWatcher) for (const service of this.#eager) this.#cache(service);
+  }
+
   /** True once every service watched from the start (`services`) has had its first snapshot. */
   get eagerLoaded(): boolean {
     return this.eagerPending().length === 0;
@@ -173,7 +185,7 @@ export class Discovery extends EventEmitter implements InstanceSource {
 
   /** The services watched from the start whose first snapshot is not in yet. */
   eagerPending(): string[] {
-    return (this.#options.services ?? []).filter((service) => !this.#caches.get(service)?.loaded);
+    return [...this.#eager].filter((service) => !this.#caches.get(service)?.loaded);
   }
 
   /** True when the base path itself is missing in ZooKeeper. */
@@ -248,10 +260,9 @@ export class Discovery extends EventEmitter implements InstanceSource {
    * records, pools and metric series) go, and their watches, unless watched from the start.
    */
   #forgetUnlisted(): void {
-    const eager = new Set(this.#options.services ?? []);
     for (const [service, cache] of this.#caches) {
       if (this.#listed.has(service)) continue;
-      if (!eager.has(service)) {
+      if (!this.#eager.has(service)) {
         cache.close();
         this.#caches.delete(service);
       }

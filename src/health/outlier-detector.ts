@@ -74,7 +74,8 @@ const EJECT_AT_ONCE: ReadonlySet<OutcomeKind> = new Set(['connect-failed', 'rese
  * Events: `ejected` (instance, reason, durationMs), `readmitted` (instance), `panic` (service).
  */
 export class OutlierDetector extends EventEmitter {
-  readonly #options: OutlierOptions;
+  /** The options in force for a service (they may change between calls: a reload). */
+  readonly #options: (service: string) => OutlierOptions;
   readonly #logger: Logger;
   readonly #random: () => number;
   readonly #ejections: NodeCache;
@@ -89,9 +90,9 @@ export class OutlierDetector extends EventEmitter {
   #readmissions = 0;
   #panics = 0;
 
-  constructor(options: OutlierOptions, deps: OutlierDeps) {
+  constructor(options: OutlierOptions | ((service: string) => OutlierOptions), deps: OutlierDeps) {
     super();
-    this.#options = options;
+    this.#options = typeof options === 'function' ? options : () => options;
     this.#logger = deps.logger.child({ component: 'health' });
     this.#random = deps.random ?? Math.random;
     // Expiry is also checked on every read, so re-admission is on time; the sweep only tidies.
@@ -161,7 +162,8 @@ export class OutlierDetector extends EventEmitter {
     }
     // upstream-5xx, response-interrupted: eject after enough in a row.
     state.consecutive5xx += 1;
-    if (state.consecutive5xx >= this.#options.consecutive5xx) this.#eject(instance, `${this.#options.consecutive5xx} consecutive 5xx`, state, serviceInstances);
+    const { consecutive5xx } = this.#options(instance.service);
+    if (state.consecutive5xx >= consecutive5xx) this.#eject(instance, `${consecutive5xx} consecutive 5xx`, state, serviceInstances);
   }
 
   /** The health of one instance, for operators. */
@@ -210,7 +212,8 @@ export class OutlierDetector extends EventEmitter {
 
   #eject(instance: Instance, reason: string, state: HealthState, serviceInstances: readonly Instance[]): void {
     if (this.#ejections.has(instance.uid)) return;
-    const { maxEjectionPercent, ejectionBaseMs, ejectionMaxMs } = this.#options;
+    const options = this.#options(instance.service);
+    const { maxEjectionPercent, ejectionBaseMs, ejectionMaxMs } = options;
     let ejected = 0;
     for (const other of serviceInstances) if (this.#ejections.has(other.uid)) ejected += 1;
     const allowed = maxEjectionPercent <= 0 ? 0 : Math.max(1, Math.floor((serviceInstances.length * maxEjectionPercent) / 100));
@@ -224,7 +227,7 @@ export class OutlierDetector extends EventEmitter {
     state.ejections += 1;
     state.consecutive5xx = 0;
     const base = Math.min(ejectionBaseMs * state.ejections, ejectionMaxMs);
-    const durationMs = Math.round(base * (1 + (this.#options.jitterFraction ?? 0.1) * this.#random()));
+    const durationMs = Math.round(base * (1 + (options.jitterFraction ?? 0.1) * this.#random()));
     const ejection: Ejection = { instance, untilMs: Date.now() + durationMs, reason };
     this.#ejections.set(instance.uid, ejection, durationMs / 1000);
     this.#epoch += 1;
@@ -260,6 +263,7 @@ export class OutlierDetector extends EventEmitter {
 }
 
 /** Creates the passive health filter. */
-export function createOutlierDetector(options: OutlierOptions, deps: OutlierDeps): OutlierDetector {
+/** `options`: one set for every service, or the set in force for a service (read at each decision). */
+export function createOutlierDetector(options: OutlierOptions | ((service: string) => OutlierOptions), deps: OutlierDeps): OutlierDetector {
   return new OutlierDetector(options, deps);
 }

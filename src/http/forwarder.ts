@@ -15,6 +15,8 @@ export interface ForwardRequest {
   readonly body: null | Buffer | Readable;
   /** Per-try limit on waiting for response headers. */
   readonly tryTimeoutMs: number;
+  /** Limit on connecting, when the try needs a new connection. */
+  readonly connectTimeoutMs: number;
   /** The limit is what is left of the request's deadline (a timeout then ends the request). */
   readonly deadlineBound?: boolean;
   /** Cancelled when the client goes away or the request's deadline passes. */

@@ -17,22 +17,16 @@ export interface HandlerOptions {
   /** Route prefix, e.g. `/svc`. */
   readonly prefix: string;
   readonly preserveHost: boolean;
-  /** Retries after the first try, each on an instance not yet tried. */
-  readonly retries: number;
   /** Largest request body held in memory so it can be re-sent. */
   readonly retryBufferBytes: number;
-  /** Per-try limit on waiting for response headers. */
-  readonly tryTimeoutMs: number;
-  /** Overall limit, all tries included, until response headers. */
-  readonly deadlineMs: number;
   /** `--no-normalize-path`: forward dot segments as sent. */
   readonly noNormalizePath: boolean;
   /** Connections one instance's pool may open (requests beyond wait for one). */
   readonly maxConnectionsPerInstance: number;
   /** Requests that may wait for a connection to one instance; beyond: 503 overloaded. */
   readonly maxPending: number;
-  /** Count request and response bytes for `RequestDone` (the access log is on); else they are 0. */
-  readonly countBytes?: boolean;
+  /** Count request and response bytes for `RequestDone` now (the access log is on); else they are 0. Asked per request. */
+  readonly countBytes?: () => boolean;
 }
 
 export interface HandlerDeps<Res extends CallerResponse> {
@@ -81,9 +75,9 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
   const { provider, forwarder } = deps;
   const logger = deps.logger.child({ component: 'proxy' });
   const debug = () => logger.isLevelEnabled('debug');
-  const countBytes = options.countBytes ?? false;
+  const countBytes = options.countBytes ?? (() => false);
   // Read only when someone counts: the getter walks the socket's write queue.
-  const bytesWritten = (res: CallerResponse) => (countBytes ? res.socket?.bytesWritten ?? 0 : 0);
+  const bytesWritten = (res: CallerResponse) => (countBytes() ? res.socket?.bytesWritten ?? 0 : 0);
 
   function done(record: RequestDone, instance?: Instance): void {
     deps.onRequestDone?.(record);
@@ -122,7 +116,7 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
     res.on('close', onClose);
     let body: PreparedBody;
     try {
-      const prepared = prepareBody(req, options.retryBufferBytes, countBytes);
+      const prepared = prepareBody(req, options.retryBufferBytes, countBytes());
       body = prepared instanceof Promise ? await prepared : prepared;
     } catch {
       res.off('close', onClose);
@@ -130,11 +124,13 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
     }
 
     const headers = upstreamRequestHeaders(req.headers, { peer: req.socket.remoteAddress, proto: 'http', prefix: route.prefix, host: req.headers.host ?? '', via: deps.via });
-    const request: ForwardRequest = { method, path: route.upstreamPath, headers, body: body.body, tryTimeoutMs: options.tryTimeoutMs, cancel };
+    // The settings in force when the request arrived (a reload applies from the next one).
+    const settings = provider.settings(service);
+    const request: ForwardRequest = { method, path: route.upstreamPath, headers, body: body.body, tryTimeoutMs: settings.tryTimeoutMs, connectTimeoutMs: settings.connectTimeoutMs, cancel };
     const result = await runTries(provider, {
       service,
-      retries: options.retries,
-      deadlineMs: options.deadlineMs,
+      retries: settings.retries,
+      deadlineMs: settings.deadlineMs,
       startedAt,
       cancel,
       selfBounded: forwarder.selfBounded,
@@ -145,7 +141,7 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
           return Promise.resolve({ kind: 'overloaded', code: `${inFlight - 1} requests in flight (${options.maxConnectionsPerInstance} connections, ${options.maxPending} pending)` });
         }
         if (!options.preserveHost) headers['host'] = instance.address;
-        return forwarder.forward(remainingMs < options.tryTimeoutMs ? { ...request, tryTimeoutMs: Math.ceil(remainingMs), deadlineBound: true } : request, instance, res);
+        return forwarder.forward(remainingMs < settings.tryTimeoutMs ? { ...request, tryTimeoutMs: Math.ceil(remainingMs), deadlineBound: true } : request, instance, res);
       },
       retryable: (outcome) => isRetryable(outcome, method, body.replayable),
       onRetry(instance, outcome) {
@@ -154,7 +150,7 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
     });
     res.off('close', onClose);
 
-    const error = triesError(service, result.last, result.tries, options);
+    const error = triesError(service, result.last, result.tries, settings);
     if (error) sendError(res, error);
     if (deps.onRequestDone || debug()) {
       const bytesIn = body.body === null ? 0 : Buffer.isBuffer(body.body) ? body.body.length : body.streamedBytes();

@@ -9,7 +9,6 @@ import { clientResponseRawHeaders } from './headers.js';
 
 export interface UndiciForwarderOptions {
   /** TCP connect limit per attempt (a timeout counts as a connect failure). */
-  readonly connectTimeoutMs: number;
   /**
    * How long an idle pooled connection is kept. Below the common 5 s server keep-alive, so a
    * socket is not reused just as the instance closes it.
@@ -101,6 +100,8 @@ class TryHandler implements Dispatcher.DispatchHandler {
 export class UndiciForwarder implements Forwarder<ServerResponse> {
   readonly #options: UndiciForwarderOptions;
   readonly #pools = new Map<string, Pool>();
+  /** The connect limit each pool was built with (undici fixes it per pool). */
+  readonly #connectTimeouts = new WeakMap<Pool, number>();
   #closed = false;
   // undici's headersTimeout starts after the connect: a try can outlast it by the connect timeout.
   readonly selfBounded = false;
@@ -109,18 +110,24 @@ export class UndiciForwarder implements Forwarder<ServerResponse> {
     this.#options = options;
   }
 
-  #pool(instance: Instance): Pool {
+  #pool(instance: Instance, connectTimeoutMs: number): Pool {
     let pool = this.#pools.get(instance.address);
+    // A reload changed the connect limit: a new pool for the next requests; the old one finishes what it has.
+    if (pool && this.#connectTimeouts.get(pool) !== connectTimeoutMs) {
+      pool.close().catch(() => {});
+      pool = undefined;
+    }
     if (!pool) {
       pool = new Pool(`http://${instance.address}`, {
         connections: this.#options.maxConnectionsPerInstance,
         pipelining: 1,
-        connect: { timeout: this.#options.connectTimeoutMs, ...this.#lookup(instance.port) },
+        connect: { timeout: connectTimeoutMs, ...this.#lookup(instance.port) },
         keepAliveTimeout: this.#options.poolIdleTimeoutMs,
         keepAliveMaxTimeout: this.#options.poolIdleTimeoutMs,
         bodyTimeout: this.#options.bodyIdleTimeoutMs,
       });
       this.#pools.set(instance.address, pool);
+      this.#connectTimeouts.set(pool, connectTimeoutMs);
     }
     return pool;
   }
@@ -132,7 +139,7 @@ export class UndiciForwarder implements Forwarder<ServerResponse> {
 
   forward(request: ForwardRequest, instance: Instance, res: ServerResponse): Promise<TryOutcome> {
     if (this.#closed) return Promise.resolve({ kind: 'connect-failed', code: 'FORWARDER_CLOSED' });
-    const pool = this.#pool(instance);
+    const pool = this.#pool(instance, request.connectTimeoutMs);
     return new Promise((resolve) => {
       const handler = new TryHandler(request, res, resolve);
       try {

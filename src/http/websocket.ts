@@ -15,11 +15,6 @@ import { parseRoute, routeError } from './route.js';
 export interface WebSocketOptions {
   readonly prefix: string;
   readonly preserveHost: boolean;
-  readonly connectTimeoutMs: number;
-  /** Limit on the upstream's handshake answer. */
-  readonly tryTimeoutMs: number;
-  /** Overall limit on the handshake (as a request's --deadline). */
-  readonly deadlineMs: number;
   /** An established tunnel with no traffic either way for this long is closed. */
   readonly idleTimeoutMs: number;
   readonly noNormalizePath: boolean;
@@ -80,25 +75,27 @@ export function createWebSocketProxy(options: WebSocketOptions, deps: WebSocketD
 
     const incoming = req.headers;
     req.url = route.upstreamPath;
+    const settings = provider.settings(service);
     const cancel = new Cancellation();
     socket.once('close', () => cancel.cancel(CLIENT_GONE));
     let answered = false;
     const answer = (last: TryOutcome | undefined, tries: number, instance: Instance | undefined) => {
       if (answered) return;
       answered = true;
-      const error = triesError(service, last, tries, options);
+      const error = triesError(service, last, tries, settings);
       if (!error) return;
       logger.debug({ service, instance: instance?.address, outcome: last }, 'websocket handshake failed');
       rejectUpgrade(socket, error);
     };
-    // One try: http-proxy ends the client's socket when its upstream request fails.
+    // One try: http-proxy ends the client's socket when its upstream request fails. The
+    // handshake is bounded by the service's --deadline; the upstream's answer by connect + try timeouts.
     const result = await runTries(provider, {
       service,
       retries: 0,
-      deadlineMs: options.deadlineMs,
+      deadlineMs: settings.deadlineMs,
       startedAt,
       cancel,
-      attempt: (instance) => tunnel(req, incoming, socket, head, instance, route.prefix, cancel, (failed) => answer(failed, 1, instance)),
+      attempt: (instance) => tunnel(req, incoming, socket, head, instance, route.prefix, cancel, settings.connectTimeoutMs + settings.tryTimeoutMs, (failed) => answer(failed, 1, instance)),
       retryable: () => false,
     });
     answer(result.last, result.tries, result.lastInstance);
@@ -109,7 +106,7 @@ export function createWebSocketProxy(options: WebSocketOptions, deps: WebSocketD
    * `onFailed` runs inside http-proxy's error callback: the caller can still be answered there,
    * before http-proxy ends the socket.
    */
-  function tunnel(req: IncomingMessage, incoming: IncomingHttpHeaders, socket: Duplex, head: Buffer, instance: Instance, prefix: string, cancel: Cancellation, onFailed: (outcome: TryOutcome) => void): Promise<TryOutcome> {
+  function tunnel(req: IncomingMessage, incoming: IncomingHttpHeaders, socket: Duplex, head: Buffer, instance: Instance, prefix: string, cancel: Cancellation, answerTimeoutMs: number, onFailed: (outcome: TryOutcome) => void): Promise<TryOutcome> {
     req.headers = upstreamRequestHeaders(incoming, {
       peer: req.socket.remoteAddress,
       proto: 'http',
@@ -134,7 +131,7 @@ export function createWebSocketProxy(options: WebSocketOptions, deps: WebSocketD
       });
       pending.set(req, (proxyReq) => {
         upstreamReq = proxyReq;
-        proxyReq.setTimeout(options.connectTimeoutMs + options.tryTimeoutMs, () => {
+        proxyReq.setTimeout(answerTimeoutMs, () => {
           timedOut = true;
           proxyReq.destroy(Object.assign(new Error('websocket handshake timed out'), { code: 'HANDSHAKE_TIMEOUT' }));
         });

@@ -17,9 +17,6 @@ import type { TcpConnectionOutcome, TcpServiceStats } from './stats.js';
 export const HOLD_BYTES = 64 * 1024;
 
 export interface TcpConnectionOptions {
-  readonly connectTimeoutMs: number;
-  readonly retries: number;
-  readonly deadlineMs: number;
   /** Connections open to one instance at most (--max-connections-per-instance). */
   readonly maxConnectionsPerInstance: number;
 }
@@ -77,10 +74,12 @@ export async function proxyConnection(caller: Socket, service: string, ctx: TcpC
   if (caller.destroyed) return refuse('client_closed_early', 'the caller closed before an instance was tried');
 
   let spliced = false;
+  // The settings in force when the connection arrived (a reload applies from the next one).
+  const settings = provider.settings(service);
   const result = await runTries(provider, {
     service,
-    retries: ctx.options.retries,
-    deadlineMs: ctx.options.deadlineMs,
+    retries: settings.retries,
+    deadlineMs: settings.deadlineMs,
     startedAt,
     cancel,
     attempt: async (instance, remainingMs): Promise<TryOutcome> => {
@@ -88,7 +87,7 @@ export async function proxyConnection(caller: Socket, service: string, ctx: TcpC
       const open = provider.inFlight(instance);
       if (open > ctx.options.maxConnectionsPerInstance) return { kind: 'overloaded', code: `${open - 1} connections open (--max-connections-per-instance ${ctx.options.maxConnectionsPerInstance})` };
       const tryStartedAt = performance.now();
-      const upstream = await connectInstance(instance, { timeoutMs: Math.min(ctx.options.connectTimeoutMs, remainingMs), cancel, allowHalfOpen: true, lookup: provider.lookupFor(instance.port) });
+      const upstream = await connectInstance(instance, { timeoutMs: Math.min(settings.connectTimeoutMs, remainingMs), cancel, allowHalfOpen: true, lookup: provider.lookupFor(instance.port) });
       if (!(upstream instanceof Socket)) return upstream;
       // Once connected, the connection lives as long as both sides want: no deadline.
       ctx.onConnected?.(service, performance.now() - tryStartedAt);

@@ -18,10 +18,6 @@ import { UpstreamPool } from './pool.js';
 
 export interface ThriftListenerOptions {
   readonly routes: readonly ServiceRoute[];
-  readonly connectTimeoutMs: number;
-  readonly tryTimeoutMs: number;
-  readonly deadlineMs: number;
-  readonly retries: number;
   readonly maxMessageBytes: number;
   /** Methods that may be retried after a reset or a timeout. */
   readonly idempotent: readonly string[];
@@ -63,7 +59,7 @@ export interface ThriftListeners {
 export function createThriftListeners(options: ThriftListenerOptions, deps: ThriftListenerDeps): ThriftListeners {
   const logger = deps.logger.child({ component: 'thrift' });
   const limits: ThriftLimits = { maxMessageBytes: options.maxMessageBytes, maxDepth: 64 };
-  const pool = new UpstreamPool({ connectTimeoutMs: options.connectTimeoutMs, limits });
+  const pool = new UpstreamPool({ limits });
   const idempotent = new Set(options.idempotent);
   const stats = new Map<string, ThriftServiceStats>();
   const callers = new Set<CallerConnection>();
@@ -160,10 +156,12 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
         }
         let reply: Buffer | undefined;
         const retryableAfterSend = idempotent.has(message.name);
+        // The settings in force when the call arrived (a reload applies from the next call).
+        const settings = provider.settings(service);
         const result = await runTries(provider, {
           service,
-          retries: options.retries,
-          deadlineMs: options.deadlineMs,
+          retries: settings.retries,
+          deadlineMs: settings.deadlineMs,
           startedAt,
           cancel,
           attempt: async (instance, remainingMs): Promise<TryOutcome> => {
@@ -173,11 +171,11 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
               return { kind: 'overloaded', code: `${calls - 1} calls in flight (--max-connections-per-instance ${options.maxConnectionsPerInstance})` };
             }
             const tryStartedAt =performance.now();
-            const conn = await pool.acquire(instance, fmt, remainingMs, cancel, provider.lookupFor(instance.port));
+            const conn = await pool.acquire(instance, fmt, Math.min(settings.connectTimeoutMs, remainingMs), cancel, provider.lookupFor(instance.port));
             if (!('exchange' in conn)) return conn;
             // The reply wait: the per-try limit, or what is left of the deadline (then a deadline timeout).
             const left = remainingMs - (performance.now() - tryStartedAt);
-            const exchanged = await conn.exchange(request, oneway, Math.min(options.tryTimeoutMs, left), cancel, left < options.tryTimeoutMs ? DEADLINE_CODE : 'THRIFT_REPLY_TIMEOUT');
+            const exchanged = await conn.exchange(request, oneway, Math.min(settings.tryTimeoutMs, left), cancel, left < settings.tryTimeoutMs ? DEADLINE_CODE : 'THRIFT_REPLY_TIMEOUT');
             if (exchanged.kind === 'failed') return exchanged.outcome;
             pool.release(conn);
             if (exchanged.kind === 'sent') return { kind: 'ok', status: 0 };
@@ -202,7 +200,7 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
           outcome = 'client_gone';
           return;
         }
-        const error = triesError(service, result.last, result.tries, options);
+        const error = triesError(service, result.last, result.tries, settings);
         outcome = (error?.code ?? 'upstream_unavailable') as ThriftCallOutcome;
         logger.debug({ service, method: message.name, outcome: result.last, tries: result.tries }, 'thrift call failed');
         this.#answer(oneway ? undefined : encodeApplicationException(fmt, message.name, message.seqid, APPLICATION_EXCEPTION.internalError, `zkroute: ${outcome}: ${error?.message ?? 'the call failed'}`));

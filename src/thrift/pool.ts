@@ -106,7 +106,6 @@ export class UpstreamConnection {
 const formatKey = (fmt: ThriftFormat) => `${fmt.transport}|${fmt.protocol}`;
 
 export interface UpstreamPoolOptions {
-  readonly connectTimeoutMs: number;
   readonly limits: ThriftLimits;
 }
 
@@ -121,14 +120,14 @@ export class UpstreamPool {
     this.#options = options;
   }
 
-  /** An idle connection to `instance` in `fmt`, or a new one; or how connecting failed. */
-  acquire(instance: Instance, fmt: ThriftFormat, remainingMs: number, cancel: Cancellation, lookup?: LookupFunction): Promise<UpstreamConnection | TryOutcome> {
+  /** An idle connection to `instance` in `fmt`, or a new one connected within `connectTimeoutMs`; or how connecting failed. */
+  acquire(instance: Instance, fmt: ThriftFormat, connectTimeoutMs: number, cancel: Cancellation, lookup?: LookupFunction): Promise<UpstreamConnection | TryOutcome> {
     const idle = this.#idle.get(instance.address)?.get(formatKey(fmt));
     while (idle && idle.length > 0) {
       const conn = idle.pop()!;
       if (!conn.closed) return Promise.resolve(conn);
     }
-    return connectInstance(instance, { timeoutMs: Math.min(this.#options.connectTimeoutMs, remainingMs), cancel, lookup }).then((socket) => {
+    return connectInstance(instance, { timeoutMs: connectTimeoutMs, cancel, lookup }).then((socket) => {
       if (!(socket instanceof Socket)) return socket;
       const conn = new UpstreamConnection(instance.address, socket, fmt, this.#options.limits);
       this.#all.add(conn);

@@ -1,15 +1,13 @@
 // What every protocol's listener shares: passive health, the service provider over one
 // instance source, and health records and pools that follow the table.
 import type { Logger } from 'pino';
-import { createBalancer, type BalancerName } from '../balancer/index.js';
 import type { InstanceSource } from '../discovery/source.js';
-import { createOutlierDetector, type OutlierDetector, type OutlierOptions } from '../health/outlier-detector.js';
+import { createOutlierDetector, type OutlierDetector } from '../health/outlier-detector.js';
 import type { AddressPolicy } from '../address-policy.js';
 import { ServiceProvider } from './provider.js';
+import { Settings, type TrafficSettings } from './settings.js';
 
-export interface UpstreamCoreOptions extends OutlierOptions {
-  readonly balancer: BalancerName;
-}
+export type UpstreamCoreOptions = TrafficSettings;
 
 export interface UpstreamCoreDeps {
   readonly source: InstanceSource;
@@ -22,6 +20,8 @@ export interface UpstreamCoreDeps {
 export interface UpstreamCore {
   readonly health: OutlierDetector;
   readonly provider: ServiceProvider;
+  /** The traffic settings in force (replace() on reload). */
+  readonly settings: Settings;
   /** `release` is called with the addresses no service lists any more (close their pools). */
   onAddressesGone(release: (addresses: readonly string[]) => void): void;
   close(): void;
@@ -34,9 +34,11 @@ export interface UpstreamCore {
  */
 export function createUpstreamCore(options: UpstreamCoreOptions, deps: UpstreamCoreDeps): UpstreamCore {
   const { source } = deps;
-  const health = createOutlierDetector(options, { logger: deps.logger, ...(deps.random ? { random: deps.random } : {}) });
+  const settings = new Settings(options, deps.random);
+  const settingsFor = (service: string) => settings.for(service);
+  const health = createOutlierDetector(settingsFor, { logger: deps.logger, ...(deps.random ? { random: deps.random } : {}) });
   const policy = deps.addressPolicy;
-  const provider = new ServiceProvider({ source, health, balancer: createBalancer(options.balancer, deps.random), ...(policy ? { lookupFor: (port: number) => policy.lookupFor(port) } : {}) });
+  const provider = new ServiceProvider({ source, health, settings: settingsFor, ...(policy ? { lookupFor: (port: number) => policy.lookupFor(port) } : {}) });
   const releasers: ((addresses: readonly string[]) => void)[] = [];
   const addressRefs = new Map<string, number>();
   source.on('change', (_service, _instances, delta) => {
@@ -61,6 +63,7 @@ export function createUpstreamCore(options: UpstreamCoreOptions, deps: UpstreamC
   return {
     health,
     provider,
+    settings,
     onAddressesGone: (release) => void releasers.push(release),
     close: () => health.close(),
   };

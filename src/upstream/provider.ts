@@ -1,18 +1,20 @@
 // The service provider (Curator x-discovery's ServiceProvider): which instance gets the next try
 // of a service, and what the try came to. Protocol-neutral: HTTP, WebSocket, and later TCP and
 // Thrift ask it for instances and tell it outcomes.
-import type { Balancer, PickContext } from '../balancer/balancer.js';
+import type { PickContext } from '../balancer/balancer.js';
 import type { Instance } from '../discovery/provider-table.js';
 import type { InstanceSource, Resolution } from '../discovery/source.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
 import type { InstanceHealthView } from '../health/view.js';
 import type { TryOutcome } from '../outcome.js';
+import type { ServiceSettings } from './settings.js';
 import type { LookupFunction } from 'node:net';
 
 export interface ServiceProviderDeps {
   readonly source: InstanceSource;
   readonly health: OutlierDetector;
-  readonly balancer: Balancer;
+  /** The settings in force for a service (its balancer, retries, limits); read per pick and per request. */
+  readonly settings: (service: string) => ServiceSettings;
   /** A connect-time lookup for an instance's host name that refuses forbidden results (see AddressPolicy). */
   readonly lookupFor?: (port: number) => LookupFunction;
 }
@@ -25,7 +27,7 @@ export interface ServiceProviderDeps {
 export class ServiceProvider {
   readonly #source: InstanceSource;
   readonly #health: OutlierDetector;
-  readonly #balancer: Balancer;
+  readonly #settings: (service: string) => ServiceSettings;
   readonly #lookupFor: ((port: number) => LookupFunction) | undefined;
   readonly #inFlight = new Map<string, number>();
   readonly #ctx: { -readonly [K in keyof PickContext]: PickContext[K] };
@@ -33,7 +35,7 @@ export class ServiceProvider {
   constructor(deps: ServiceProviderDeps) {
     this.#source = deps.source;
     this.#health = deps.health;
-    this.#balancer = deps.balancer;
+    this.#settings = deps.settings;
     this.#lookupFor = deps.lookupFor;
     this.#ctx = { service: '', inFlight: (instance) => this.#inFlight.get(instance.uid) ?? 0 };
   }
@@ -68,7 +70,7 @@ export class ServiceProvider {
     }
     // One context object reused for every pick (the hot path allocates nothing for it).
     this.#ctx.service = service;
-    const instance = this.#balancer(candidates, this.#ctx);
+    const instance = this.#settings(service).pick(candidates, this.#ctx);
     if (instance) this.#inFlight.set(instance.uid, (this.#inFlight.get(instance.uid) ?? 0) + 1);
     return instance;
   }
@@ -84,6 +86,11 @@ export class ServiceProvider {
   /** Instances that left the table: their in-flight counts go (tries still running end at 0). */
   forget(uids: readonly string[]): void {
     for (const uid of uids) if (this.#inFlight.get(uid) === 0) this.#inFlight.delete(uid);
+  }
+
+  /** The settings in force for `service`: read them per request, so a reload applies to the next one. */
+  settings(service: string): ServiceSettings {
+    return this.#settings(service);
   }
 
   /** The lookup a protocol connects an instance's host name with (undefined: the system's). */

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createBalancer } from '../../src/balancer/index.js';
+import { Settings } from '../../src/upstream/settings.js';
 import { createOutlierDetector } from '../../src/health/outlier-detector.js';
 import { silentLogger } from '../../src/log.js';
 import { ServiceProvider } from '../../src/upstream/provider.js';
@@ -10,8 +10,9 @@ function setup(ports: number[], balancer: 'random' | 'round-robin' | 'p2c' = 'ro
   const source = new FakeSource();
   const instances = ports.map((p) => fakeInstance(p));
   source.set('svc', instances);
-  const health = createOutlierDetector({ consecutive5xx: 2, ejectionBaseMs: 30_000, ejectionMaxMs: 300_000, maxEjectionPercent: 100, jitterFraction: 0 }, { logger: silentLogger() });
-  const provider = new ServiceProvider({ source, health, balancer: createBalancer(balancer, seededRandom(7)) });
+  const settings = new Settings({ balancer, retries: 2, connectTimeoutMs: 1000, tryTimeoutMs: 1000, deadlineMs: 5000, consecutive5xx: 2, ejectionBaseMs: 30_000, ejectionMaxMs: 300_000, maxEjectionPercent: 100, jitterFraction: 0 }, seededRandom(7));
+  const health = createOutlierDetector((service) => settings.for(service), { logger: silentLogger() });
+  const provider = new ServiceProvider({ source, health, settings: (service) => settings.for(service) });
   return { source, health, provider, instances };
 }
 

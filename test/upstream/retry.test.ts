@@ -1,8 +1,8 @@
 import test from 'ava';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createBalancer } from '../../src/balancer/index.js';
 import type { Instance } from '../../src/discovery/provider-table.js';
+import { Settings } from '../../src/upstream/settings.js';
 import { createOutlierDetector } from '../../src/health/outlier-detector.js';
 import { silentLogger } from '../../src/log.js';
 import type { TryOutcome } from '../../src/outcome.js';
@@ -18,8 +18,9 @@ const ok: TryOutcome = { kind: 'ok', status: 200 };
 function setup(ports = [1, 2, 3, 4, 5]) {
   const source = new FakeSource();
   source.set('svc', ports.map((p) => fakeInstance(p)));
-  const health = createOutlierDetector({ consecutive5xx: 5, ejectionBaseMs: 30_000, ejectionMaxMs: 300_000, maxEjectionPercent: 0, jitterFraction: 0 }, { logger: silentLogger() });
-  const provider = new ServiceProvider({ source, health, balancer: createBalancer('round-robin') });
+  const settings = new Settings({ balancer: 'round-robin', retries: 2, connectTimeoutMs: 1000, tryTimeoutMs: 1000, deadlineMs: 5000, consecutive5xx: 5, ejectionBaseMs: 30_000, ejectionMaxMs: 300_000, maxEjectionPercent: 0, jitterFraction: 0 });
+  const health = createOutlierDetector((service) => settings.for(service), { logger: silentLogger() });
+  const provider = new ServiceProvider({ source, health, settings: (service) => settings.for(service) });
   return { provider, health };
 }
 

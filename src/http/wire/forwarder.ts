@@ -14,7 +14,6 @@ import { writeChunk, writeJoined, type EngineResponse } from './exchange.js';
 import { Http1Parser, type MessageHead } from './parser.js';
 
 export interface WireForwarderOptions {
-  readonly connectTimeoutMs: number;
   readonly poolIdleTimeoutMs: number;
   readonly bodyIdleTimeoutMs: number;
   readonly maxConnectionsPerInstance: number;
@@ -128,7 +127,7 @@ class Pool {
     const lookup = this.#options.lookupFor?.(this.#port);
     const socket = connect({ host: this.#host, port: this.#port, noDelay: true, ...(lookup ? { lookup } : {}) });
     const upstream = new Upstream(socket, this.#options.maxHeadBytes ?? 64 * 1024);
-    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), this.#options.connectTimeoutMs);
+    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), exchange.connectTimeoutMs);
     let connected = false;
     socket.once('connect', () => {
       connected = true;
@@ -215,6 +214,11 @@ class Exchange {
     this.#done = done;
     request.cancel.onCancel(() => this.#cancelled());
     this.#startedAt = performance.now();
+  }
+
+  /** The connect limit of this try's request (the settings in force when it arrived). */
+  get connectTimeoutMs(): number {
+    return this.#request.connectTimeoutMs;
   }
 
   /** Waiting for a connection: the try timeout runs from the start (a rare path: its own timer). */
