@@ -70,7 +70,7 @@
       return section;
     }
     const header = el('tr', {}, ...['instance', 'zone', 'state'].map((t) => el('th', {}, t)),
-      ...['req/s', 'errors', 'p50', 'p99', 'in flight', 'tcp'].map((t) => el('th', { class: 'num' }, t)), el('th', {}, 'last minutes'));
+      ...['req/s', 'errors', 'p50', 'p99', 'in flight', 'tcp', 'thrift'].map((t) => el('th', { class: 'num' }, t)), el('th', {}, 'last minutes'));
     const rows = service.instances.map((i) => el('tr', { 'data-instance': i.address, 'data-state': i.state },
       el('td', { class: 'address', title: i.id }, i.address),
       el('td', {}, i.zone ?? ''),
@@ -81,6 +81,7 @@
       num(ms(i.p99Ms)),
       num(String(i.inFlight)),
       num(String(i.tcpConnections)),
+      num(String(i.thriftConnections)),
       el('td', {}, sparkline(i.spark.requests, i.spark.errors))));
     section.append(el('div', { class: 'scroll' }, el('table', {}, el('thead', {}, header), el('tbody', {}, ...rows))));
     return section;

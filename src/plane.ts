@@ -121,7 +121,7 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
     addresses: () => ({ http: http?.address(), tcp: tcp.addresses(), thrift: thrift.addresses() }),
     healthView: () => {
       const view = core.provider.healthView();
-      return (instance) => ({ ...view(instance), tcpConnections: tcp.openConnections(instance) });
+      return (instance) => ({ ...view(instance), tcpConnections: tcp.openConnections(instance), thriftConnections: thrift.openConnections(instance) });
     },
     reopenAccessLog: () => accessLog?.reopen(),
     stats: () => stats.snapshot(),

@@ -79,6 +79,7 @@ function describeInstance(instance: Instance, health: HealthView) {
       lastFailure: h.lastFailure ? { outcome: h.lastFailure.outcome, at: iso(h.lastFailure.at) } : null,
       inFlight: h.inFlight,
       tcpConnections: h.tcpConnections,
+      thriftConnections: h.thriftConnections,
       ...(h.workersEjecting !== undefined ? { workersEjecting: h.workersEjecting } : {}),
     },
   };

@@ -66,6 +66,7 @@ export function statsDocument(input: StatsDocumentInput) {
         ejectionReason: h.ejectionReason ?? null,
         inFlight: h.inFlight,
         tcpConnections: h.tcpConnections,
+        thriftConnections: h.thriftConnections,
         ...figures(`${name}\u0000${i.address}`),
       })),
     };

@@ -8,6 +8,8 @@ export interface InstanceHealthView extends InstanceHealth {
   readonly inFlight: number;
   /** Of those, TCP connections open now. */
   readonly tcpConnections: number;
+  /** Upstream connections open for Thrift calls (idle or carrying one). */
+  readonly thriftConnections: number;
   /** Cluster mode: how many workers have it ejected (one health view: all of them, soon after one). */
   readonly workersEjecting?: number;
 }
@@ -28,14 +30,15 @@ export function mergeHealth(views: readonly InstanceHealthView[]): InstanceHealt
     lastFailure: latest,
     inFlight: views.reduce((n, v) => n + v.inFlight, 0),
     tcpConnections: views.reduce((n, v) => n + v.tcpConnections, 0),
+    thriftConnections: views.reduce((n, v) => n + v.thriftConnections, 0),
     workersEjecting: views.filter((v) => !v.healthy).length,
   };
 }
 
 /** The view of an instance nobody has tried or judged. */
-export const IDLE_HEALTH: InstanceHealthView = { healthy: true, ejectedUntil: undefined, ejectionReason: undefined, ejections: 0, consecutiveFailures: 0, lastFailure: undefined, inFlight: 0, tcpConnections: 0 };
+export const IDLE_HEALTH: InstanceHealthView = { healthy: true, ejectedUntil: undefined, ejectionReason: undefined, ejections: 0, consecutiveFailures: 0, lastFailure: undefined, inFlight: 0, tcpConnections: 0, thriftConnections: 0 };
 
 /** Anything worth sending to the primary: state beyond "healthy, idle". */
 export function isNotable(h: InstanceHealthView): boolean {
-  return !h.healthy || h.inFlight > 0 || h.ejections > 0 || h.consecutiveFailures > 0 || h.lastFailure !== undefined;
+  return !h.healthy || h.inFlight > 0 || h.thriftConnections > 0 || h.ejections > 0 || h.consecutiveFailures > 0 || h.lastFailure !== undefined;
 }

@@ -4,6 +4,7 @@
 import { createServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { Instance } from '../discovery/provider-table.js';
 import { resolutionError, triesError } from '../errors.js';
 import { routeServers, type BoundRoute, type ServiceRoute } from '../listen.js';
 import { DEADLINE_CODE, type TryOutcome } from '../outcome.js';
@@ -50,6 +51,8 @@ export interface ThriftListeners {
   stats(): ReadonlyMap<string, ThriftServiceStats>;
   /** Upstream connections open now, over every instance. */
   upstreamConnections(): number;
+  /** Connections open now to one instance (idle or carrying a call). */
+  openConnections(instance: Instance): number;
   /** Closes the pooled connections of addresses no service lists any more. */
   release(addresses: readonly string[]): void;
   /** Stops accepting; each caller connection closes once its calls in flight are answered (bounded). */
@@ -244,6 +247,7 @@ export function createThriftListeners(options: ThriftListenerOptions, deps: Thri
     addresses: () => servers.addresses(),
     stats: () => stats,
     upstreamConnections: () => pool.size,
+    openConnections: (instance) => pool.openTo(instance.address),
     release: (addresses) => pool.forget(addresses),
     async close(drainTimeoutMs) {
       draining = true;

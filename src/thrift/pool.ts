@@ -115,6 +115,8 @@ export class UpstreamPool {
   /** Idle connections by instance address, then by format. */
   readonly #idle = new Map<string, Map<string, UpstreamConnection[]>>();
   readonly #all = new Set<UpstreamConnection>();
+  /** Open connections per instance address (for the dashboard). */
+  readonly #byAddress = new Map<string, number>();
 
   constructor(options: UpstreamPoolOptions) {
     this.#options = options;
@@ -131,7 +133,13 @@ export class UpstreamPool {
       if (!(socket instanceof Socket)) return socket;
       const conn = new UpstreamConnection(instance.address, socket, fmt, this.#options.limits);
       this.#all.add(conn);
-      socket.once('close', () => this.#all.delete(conn));
+      this.#byAddress.set(instance.address, (this.#byAddress.get(instance.address) ?? 0) + 1);
+      socket.once('close', () => {
+        this.#all.delete(conn);
+        const left = (this.#byAddress.get(instance.address) ?? 1) - 1;
+        if (left > 0) this.#byAddress.set(instance.address, left);
+        else this.#byAddress.delete(instance.address);
+      });
       return conn;
     });
   }
@@ -156,6 +164,11 @@ export class UpstreamPool {
   /** Upstream connections open now (idle or busy). */
   get size(): number {
     return this.#all.size;
+  }
+
+  /** Upstream connections open now to one instance address. */
+  openTo(address: string): number {
+    return this.#byAddress.get(address) ?? 0;
   }
 
   close(): void {

@@ -104,7 +104,7 @@ export class ServiceProvider {
   }
 
   /** Health and tries in flight of every instance, as of now (a protocol adds its own counts). */
-  healthView(): (instance: Instance) => Omit<InstanceHealthView, 'tcpConnections'> {
+  healthView(): (instance: Instance) => Omit<InstanceHealthView, 'tcpConnections' | 'thriftConnections'> {
     return (instance) => ({ ...this.#health.describe(instance), inFlight: this.inFlight(instance) });
   }
 }

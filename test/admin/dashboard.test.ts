@@ -80,6 +80,11 @@ test('the dashboard shows a real proxy\'s services, a burst within 3 s, an eject
   await waitFor('the event', async () => /ejected orders 127\.0\.0\.1:\d+: connect-failed/.test(await pageText(page)), 3000);
   t.regex(await pageText(page), /joined orders/);
 
+  // A phone: the page fits its width (the instance tables scroll inside their own box).
+  await page.setViewport({ width: 390, height: 844, isMobile: true });
+  t.true(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no page-wide horizontal scroll at 390 px');
+  await page.setViewport({ width: 1100, height: 700 });
+
   const screenshot = process.env['ZKROUTE_DASHBOARD_SCREENSHOT'] ?? path.join(await mkdtemp(path.join(tmpdir(), 'zkroute-dashboard-')), 'dashboard.png');
   const png = await page.screenshot({ fullPage: true });
   await writeFile(screenshot, png);

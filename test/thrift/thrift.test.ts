@@ -68,6 +68,12 @@ for (const w of WIRES) {
     t.is(await metric(proxy, 'zkroute_thrift_calls_total', { service: 'example-service', method: 'echo', outcome: 'ok' }), 300);
     // One call in flight at a time: one upstream connection per instance, reused.
     for (const s of list) t.is(s.connections(), 1, `${s.name}: one connection, reused`);
+    // The dashboard's per-instance count of those connections (/stats).
+    type Stats = { services: { name: string; requestsLastMinute: number; instances: { thriftConnections: number }[] }[] };
+    const service = async () => ((await (await fetch(`http://127.0.0.1:${proxy.app.adminAddress().port}/stats`)).json()) as Stats).services.find((s) => s.name === 'example-service')!;
+    t.deepEqual((await service()).instances.map((i) => i.thriftConnections), [1, 1, 1]);
+    // Complete seconds only: the last calls count once their second is over.
+    await waitFor('every call in the dashboard figures', async () => (await service()).requestsLastMinute === 300, 3000);
   });
 }
 
