@@ -12,7 +12,7 @@ import { loadDashboard } from './admin/dashboard.js';
 import { EventLog } from './admin/events.js';
 import type { StatsSnapshot } from './admin/stats.js';
 import { createRegistry, registerDiscoveryMetrics, registerTableSourceMetric, type MetricsText } from './admin/metrics.js';
-import type { ProxyConfig } from './config/proxy.js';
+import { effectiveServiceSettings, type ProxyConfig } from './config/proxy.js';
 import { zookeeperAuth } from './config/zookeeper.js';
 import { createDiscovery, type Discovery } from './discovery/discovery.js';
 import type { SetDelta } from './discovery/provider-table.js';
@@ -175,7 +175,10 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
   discovery.session.on('disconnected', () => events.add({ kind: 'zookeeper_disconnected' }));
   discovery.session.on('expired', () => events.add({ kind: 'zookeeper_expired' }));
   const token = config.adminTokenFile ? readAdminToken(config.adminTokenFile) : undefined;
+  // The configuration in force (reloads replace it), for /providers' per-service settings.
+  let current = config;
   const admin: Server = createAdminServer({
+    settings: (service) => effectiveServiceSettings(current, service),
     discovery, healthView: deps.healthView, metrics, readiness, logger, stats: deps.stats, events, workers: config.workers, dashboard: loadDashboard({ tokenRequired: token !== undefined }), ...(token ? { token } : {}),
   });
 
@@ -211,6 +214,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
       draining = true;
     },
     reconfigure(next) {
+      current = next;
       discovery.watchFromStart(eagerServices(next));
       logger.level = next.logLevel;
     },

@@ -17,7 +17,6 @@ import type { BoundRoute } from './listen.js';
 import { createTcpListeners } from './tcp/listener.js';
 import { createThriftListeners, type ThriftCallOutcome } from './thrift/listener.js';
 import { createUpstreamCore } from './upstream/core.js';
-import { trafficSettings } from './upstream/settings.js';
 import type { ServiceProvider } from './upstream/provider.js';
 
 export interface PlaneDeps {
@@ -66,7 +65,7 @@ const failed = (done: RequestDone) => done.status === 0 || done.status >= 500;
 export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPlane {
   const { logger, source } = deps;
   const core = createUpstreamCore(config, { source, logger, ...(deps.random ? { random: deps.random } : {}), ...(deps.addressPolicy ? { addressPolicy: deps.addressPolicy } : {}) });
-  const countRequest = registerProxyMetrics(deps.registry, { table: source.table, health: core.health });
+  const countRequest = registerProxyMetrics(deps.registry, { table: source.table, health: core.health, retriesDenied: () => core.provider.retriesDenied() });
   const stats = new RequestStats();
   source.table.on('removed', (service: string) => stats.forget(service));
   // Requests not routed to a service ('' in the metrics) are not the dashboard's.
@@ -133,7 +132,7 @@ export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPla
         accessLogOptions = { target: next.accessLog, includeQuery: next.accessLogQuery };
         void previous?.close();
       }
-      core.settings.replace(trafficSettings(next));
+      core.settings.replace(next, next.serviceSettings);
     },
     close(drainTimeoutMs) {
       closing ??= (async () => {

@@ -30,6 +30,8 @@ export interface AdminDeps {
   readonly events: EventLog;
   /** Proxy processes (1, or the cluster's workers). */
   readonly workers: number;
+  /** The settings a service runs with (the defaults and its own), for /providers. */
+  readonly settings: (service: string) => unknown;
   /** The dashboard's files (read once at start). */
   readonly dashboard: ReadonlyMap<string, DashboardFile>;
   /** When set, /providers, /metrics and /stats need `Authorization: Bearer <token>`. */
@@ -87,8 +89,8 @@ function describeInstance(instance: Instance, health: HealthView) {
 
 function describeService(service: string, deps: AdminDeps, health: HealthView) {
   const entry = deps.discovery.table.get(service);
-  if (!entry) return { watched: false, instances: null };
-  return { watched: true, updatedAt: iso(entry.updatedAt), keptOnEmpty: entry.keptOnEmpty, instances: entry.instances.map((i) => describeInstance(i, health)) };
+  if (!entry) return { watched: false, settings: deps.settings(service), instances: null };
+  return { watched: true, settings: deps.settings(service), updatedAt: iso(entry.updatedAt), keptOnEmpty: entry.keptOnEmpty, instances: entry.instances.map((i) => describeInstance(i, health)) };
 }
 
 function table(deps: AdminDeps) {

@@ -16,6 +16,8 @@ export interface MetricsText {
 export interface ProxyMetricsDeps {
   readonly table: ProviderTable;
   readonly health: OutlierDetector;
+  /** Retries refused by each service's retry budget. */
+  readonly retriesDenied: () => ReadonlyMap<string, number>;
 }
 
 const SESSION_STATES = ['connecting', 'connected', 'disconnected', 'expired', 'auth_failed', 'closed', 'starting'] as const;
@@ -117,6 +119,13 @@ export function registerProxyMetrics(registry: Registry, deps: ProxyMetricsDeps)
   });
   perServiceCounter('zkroute_upstream_tries_total', 'Tries sent to instances (first tries and retries).', (s) => s.tries);
   perServiceCounter('zkroute_retries_total', 'Tries after the first, on another instance.', (s) => s.retries);
+  new Counter({
+    name: 'zkroute_retries_denied_total', help: 'Retries not made because the service\'s retry budget (--retry-budget) was spent; the last try\'s answer stood.', labelNames: ['service'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [service, n] of deps.retriesDenied()) this.inc({ service }, n);
+    },
+  });
   const ejections = new Counter({ name: 'zkroute_ejections_total', help: 'Instances ejected by passive health.', labelNames: ['service', 'reason'], registers: [registry] });
   const readmissions = new Counter({ name: 'zkroute_readmissions_total', help: 'Ejected instances re-admitted when their ejection expired.', labelNames: ['service'], registers: [registry] });
   const panics = new Counter({ name: 'zkroute_panic_total', help: 'Times every instance of a service was ejected and all were used anyway (panic mode).', labelNames: ['service'], registers: [registry] });

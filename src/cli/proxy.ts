@@ -4,7 +4,7 @@ import { isMessage, type ToWorker } from '../cluster/messages.js';
 import { createClusterPrimary, WORKER_CONFIG_ENV } from '../cluster/primary.js';
 import { runWorker } from '../cluster/worker.js';
 import { ConfigError, optionsHelp, parseCommandLine, printable, readConfigFile } from '../config/options.js';
-import { buildProxyConfig, PROXY_OPTIONS, type ProxyConfig } from '../config/proxy.js';
+import { buildProxyConfig, effectiveServiceSettings, PROXY_OPTIONS, type ProxyConfig } from '../config/proxy.js';
 import { planReload } from '../config/reload.js';
 import type { ProxyRuntime } from '../control.js';
 import { createLogger, type Logger } from '../log.js';
@@ -52,7 +52,9 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
   const readConfig = () => buildProxyConfig(values, process.env, configPath !== undefined ? readConfigFile(configPath, PROXY_OPTIONS) : undefined);
   const config = readConfig();
   if (values['print-config']) {
-    stdout.write(`${printable(config, PROXY_OPTIONS)}\n`);
+    // With the settings each service named in the file's `services` object runs with.
+    const effective = Object.fromEntries(Object.keys(config.serviceSettings).map((service) => [service, effectiveServiceSettings(config, service)]));
+    stdout.write(`${printable({ ...config, effectiveServiceSettings: effective }, PROXY_OPTIONS)}\n`);
     return 0;
   }
   const logger = deps.logger ?? createLogger({ level: config.logLevel });

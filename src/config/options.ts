@@ -116,6 +116,8 @@ export interface OptionSpec<K extends string = string> {
   readonly multiple?: boolean;
   /** Never printed (--print-config shows "[redacted]"). */
   readonly secret?: boolean;
+  /** The file may give an object of objects (settings per name): kept raw in ConfigFile.sections, the names as the value. */
+  readonly section?: boolean;
   readonly help: string;
 }
 
@@ -124,6 +126,7 @@ export interface SpecExtra {
   readonly optional?: boolean;
   readonly multiple?: boolean;
   readonly secret?: boolean;
+  readonly section?: boolean;
 }
 
 export function spec<K extends string>(flag: string, key: K, parse: Parser<unknown>, fallback: string | undefined, help: string, extra: SpecExtra = {}): OptionSpec<K> {
@@ -177,7 +180,11 @@ export function buildConfig<K extends string>(specs: readonly OptionSpec<K>[], f
 export interface ConfigFile {
   readonly name: string;
   readonly values: Readonly<Record<string, string | number | boolean | readonly string[]>>;
+  /** Section options given as objects of objects (`"services": {"orders": {"retries": 1}}`), by flag, raw. */
+  readonly sections?: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>>;
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Reads a JSON configuration file whose keys are the flag names (`"retries": 2`,
@@ -199,10 +206,14 @@ export function readConfigFile(path: string, specs: readonly OptionSpec[], read:
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`--config ${JSON.stringify(path)}: expected a JSON object of option names to values`);
   const bySpec = new Map(specs.map((s) => [s.flag, s]));
   const values: Record<string, string | number | boolean | readonly string[]> = {};
+  const sections: Record<string, Record<string, Record<string, unknown>>> = {};
   for (const [key, value] of Object.entries(parsed)) {
     const option = bySpec.get(key);
     if (!option) throw new ConfigError(`${path} key "${key}": not an option (keys are the flag names, e.g. "listen", "retries")`);
-    if (option.multiple && Array.isArray(value) && value.every((v) => typeof v === 'string')) values[key] = value as string[];
+    if (option.section && isRecord(value) && Object.values(value).every(isRecord)) {
+      sections[key] = value as Record<string, Record<string, unknown>>;
+      values[key] = Object.keys(value);
+    } else if (option.multiple && Array.isArray(value) && value.every((v) => typeof v === 'string')) values[key] = value as string[];
     else if (option.multiple && typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string')) {
       // {"127.0.0.1:9090": "example-service"}: each entry is one KEY=VALUE value.
       values[key] = Object.entries(value as Record<string, string>).map(([k, v]) => `${k}=${v}`);
@@ -210,7 +221,7 @@ export function readConfigFile(path: string, specs: readonly OptionSpec[], read:
     else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') values[key] = value;
     else throw new ConfigError(`${path} key "${key}": expected a string, number or boolean${option.multiple ? ', a list of strings or an object of strings' : ''}, got ${JSON.stringify(value)}`);
   }
-  return { name: path, values };
+  return { name: path, values, ...(Object.keys(sections).length > 0 ? { sections } : {}) };
 }
 
 /** Options that replaced others: the old flag's error says what to use now. */

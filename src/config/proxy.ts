@@ -8,7 +8,7 @@ import { prefixProblem } from '../http/route.js';
 import { routeText, type ListenAddress, type ServiceRoute } from '../listen.js';
 import { hostPort, serviceNameProblem, type Layout } from '../znode/layout.js';
 import {
-  buildConfig, checked, ConfigError, integer, LOG_LEVELS, oneOf, parseBoolean, parseBytes, parseDurationMs, parseListen,
+  buildConfig, checked, ConfigError, integer, LOG_LEVELS, oneOf, parseBoolean, parseBytes, parseDurationMs, parseDurationOrZeroMs, parseListen,
   size, spec, type ConfigFile, type LogLevel, type OptionSpec, type Parser,
 } from './options.js';
 import { AUTH, BASE_PATH, connectTimeout, LAYOUT, NATIVE_LOG_LEVEL, SESSION_TIMEOUT, ZOOKEEPER, type ZookeeperConfig } from './zookeeper.js';
@@ -49,6 +49,26 @@ export interface ProxyConfig extends ZookeeperConfig {
   readonly ejectionBaseMs: number;
   readonly ejectionMaxMs: number;
   readonly maxEjectionPercent: number;
+  /** Retries allowed per service: this share of the requests of the last 10 s (plus 10 a second); null: no budget. */
+  readonly retryBudgetPercent: number | null;
+  /** A new (or re-admitted) instance's weight ramps from 10% to 100% over this long; 0: off. */
+  readonly slowStartMs: number;
+  /** This proxy's zone ('' : none, zone preference off). */
+  readonly zone: string;
+  /** The metadata field naming an instance's zone. */
+  readonly zoneKey: string;
+  /** Below this share of its instances healthy, the local zone spills traffic to the others. */
+  readonly zoneMinHealthyPercent: number;
+  /** Prefer the local zone (default: when --zone is set). */
+  readonly zoneAware: boolean;
+  /** The request header naming a subset (`key=value[,key=value]`); '' : none. */
+  readonly subsetHeader: string;
+  /** No instance matches the subset: any instance, or 503 no_matching_instances. */
+  readonly subsetFallback: 'any' | 'fail';
+  /** Forward the subset header upstream (default: removed). */
+  readonly subsetHeaderForward: boolean;
+  /** Per-service settings from the --config file's `services` object (each named service is watched from the start). */
+  readonly serviceSettings: Readonly<Record<string, ServiceOverride>>;
   readonly poolIdleTimeoutMs: number;
   readonly maxConnectionsPerInstance: number;
   readonly maxPending: number;
@@ -68,6 +88,54 @@ export interface ProxyConfig extends ZookeeperConfig {
   readonly websocketIdleTimeoutMs: number;
   readonly logLevel: LogLevel;
 }
+
+/** What one service may set apart from the rest (the --config file's `services.<name>` object). */
+export interface ServiceOverride {
+  readonly basePath?: string;
+  readonly layout?: Layout;
+  readonly balancer?: BalancerName;
+  readonly retries?: number;
+  readonly tryTimeoutMs?: number;
+  readonly deadlineMs?: number;
+  readonly connectTimeoutMs?: number;
+  readonly consecutive5xx?: number;
+  readonly ejectionBaseMs?: number;
+  readonly ejectionMaxMs?: number;
+  readonly maxEjectionPercent?: number;
+  readonly retryBudgetPercent?: number | null;
+  readonly slowStartMs?: number;
+  readonly zoneAware?: boolean;
+}
+
+/** The keys a `services.<name>` object may hold: the flags of these options. */
+export const SERVICE_SETTING_FLAGS = ['base-path', 'layout', 'balancer', 'retries', 'try-timeout', 'deadline', 'connect-timeout', 'consecutive-5xx', 'ejection-base', 'ejection-max', 'max-ejection-percent', 'retry-budget', 'slow-start', 'zone-aware'] as const;
+
+/** `20%`, `20` (percent of requests), or `off`. */
+const parseRetryBudget: Parser<number | null> = (raw) => {
+  const v = raw.trim();
+  if (v === 'off') return null;
+  const m = /^(\d+(?:\.\d+)?)%?$/.exec(v);
+  const n = m ? Number(m[1]) : NaN;
+  return n >= 0 && n <= 1000 ? n : { problem: 'expected a percentage of requests such as 20% (0-1000), or off' };
+};
+
+/** `30s` (any duration), or `off` / `0`. */
+const parseSlowStart: Parser<number> = (raw) => (raw.trim() === 'off' ? 0 : parseDurationOrZeroMs(raw));
+
+const parsePercent: Parser<number> = (raw) => {
+  const m = /^(\d+(?:\.\d+)?)%?$/.exec(raw.trim());
+  const n = m ? Number(m[1]) : NaN;
+  return n > 0 && n <= 100 ? n : { problem: 'expected a percentage above 0 and at most 100, such as 70%' };
+};
+
+/** `auto` (on when --zone is set), true or false; resolved in buildProxyConfig. */
+const parseZoneAware: Parser<boolean | 'auto'> = (raw) => (raw.trim() === 'auto' ? 'auto' : parseBoolean(raw));
+
+const parseHeaderName: Parser<string> = (raw) => {
+  const v = raw.trim().toLowerCase();
+  if (v === 'none' || v === '') return '';
+  return /^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(v) ? v : { problem: 'expected a header name (letters, digits, "-"), or none' };
+};
 
 /** `off`, `stdout`, `stderr`, or a file path (absolute or relative; its directory must exist when the proxy starts). */
 /** Why a file cannot be created at `path` (its directory is missing), if it cannot. */
@@ -122,7 +190,7 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('prefix', 'prefix', checked(prefixProblem), '/svc', 'route prefix: <prefix>/<service>/<path>'),
   BASE_PATH,
   LAYOUT,
-  spec('services', 'services', checked(serviceNameProblem), '', 'services watched from the start, comma list (/readyz waits for their first read); others are watched on first use', { multiple: true }),
+  spec('services', 'services', checked(serviceNameProblem), '', 'services watched from the start, comma list (/readyz waits for their first read); others are watched on first use. In the --config file also an object of per-service settings', { multiple: true, section: true }),
   spec('keep-last-on-empty', 'keepLastOnEmpty', parseBoolean, 'true', 'keep routing to the last set when ZooKeeper lists none'),
   spec('allow-upstream', 'allowUpstream', checked(cidrProblem), '', 'CIDRs instance addresses must be in, comma list (default: all but link-local 169.254.0.0/16 and fe80::/10); zkroute\'s own addresses are always refused', { multiple: true }),
   spec('balancer', 'balancer', oneOf(BALANCERS), 'random', 'random, round-robin or p2c (fewest in flight of two)'),
@@ -142,6 +210,15 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('ejection-base', 'ejectionBaseMs', parseDurationMs, '10s', 'ejection time, times the number of ejections'),
   spec('ejection-max', 'ejectionMaxMs', parseDurationMs, '300s', 'longest ejection'),
   spec('max-ejection-percent', 'maxEjectionPercent', integer(0, 100), '50', "most of a service's instances ejected at once"),
+  spec('retry-budget', 'retryBudgetPercent', parseRetryBudget, '20%', 'retries per service at most this share of its requests of the last 10 s, plus 10 a second (Finagle), or off'),
+  spec('slow-start', 'slowStartMs', parseSlowStart, 'off', "a new or re-admitted instance's weight ramps from 10% to 100% over this long (e.g. 30s), or off"),
+  spec('zone', 'zone', (raw) => raw.trim(), '', "this proxy's zone: requests prefer instances whose metadata names it"),
+  spec('zone-key', 'zoneKey', (raw) => (raw.trim() === '' ? { problem: 'expected a metadata field name' } : raw.trim()), 'zone', "the instance metadata field holding its zone (Curator payloads and serverset metadata maps too)"),
+  spec('zone-min-healthy', 'zoneMinHealthyPercent', parsePercent, '70%', 'below this share of its instances healthy, the local zone spills to other zones in proportion'),
+  spec('zone-aware', 'zoneAware', parseZoneAware, 'auto', 'prefer the local zone: auto (when --zone is set), true or false'),
+  spec('subset-header', 'subsetHeader', parseHeaderName, 'x-zkroute-subset', 'request header key=value[,key=value] routing to instances whose metadata match, or none'),
+  spec('subset-fallback', 'subsetFallback', oneOf(['any', 'fail'] as const), 'any', 'no instance matches the subset: any instance, or fail (503 no_matching_instances)'),
+  spec('subset-header-forward', 'subsetHeaderForward', parseBoolean, 'false', 'forward the subset header upstream (default: removed)', { boolean: true }),
   spec('pool-idle-timeout', 'poolIdleTimeoutMs', parseDurationMs, '4s', 'idle upstream connections closed after (keep below the upstream keep-alive)'),
   spec('max-connections-per-instance', 'maxConnectionsPerInstance', integer(1, 1_000_000), '1024', 'upstream connections per instance: HTTP requests beyond wait for one; a TCP connection or Thrift call beyond is refused (overloaded)'),
   spec('max-pending', 'maxPending', integer(0, 1_000_000), '1024', 'requests waiting for a connection to one instance; beyond, 503 overloaded at once'),
@@ -159,11 +236,65 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
 
 /** Builds the proxy's config: flags > environment > file > defaults (see buildConfig). */
 export function buildProxyConfig(flags: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv = process.env, file?: ConfigFile): ProxyConfig {
-  const config = buildConfig(PROXY_OPTIONS, flags, env, file) as unknown as ProxyConfig;
+  const built = buildConfig(PROXY_OPTIONS, flags, env, file) as unknown as Omit<ProxyConfig, 'zoneAware' | 'serviceSettings'> & { zoneAware: boolean | 'auto' };
+  const config: ProxyConfig = { ...built, zoneAware: built.zoneAware === 'auto' ? built.zone !== '' : built.zoneAware, serviceSettings: serviceOverrides(file) };
   if (config.tryTimeoutMs > config.deadlineMs) throw new ConfigError(`--try-timeout ${config.tryTimeoutMs}ms is longer than --deadline ${config.deadlineMs}ms`);
   if (config.ejectionBaseMs > config.ejectionMaxMs) throw new ConfigError(`--ejection-base ${config.ejectionBaseMs}ms is longer than --ejection-max ${config.ejectionMaxMs}ms`);
+  for (const [service, override] of Object.entries(config.serviceSettings)) {
+    const effective = { ...config, ...override };
+    const where = `${file!.name}: services.${service}`;
+    if (effective.tryTimeoutMs > effective.deadlineMs) throw new ConfigError(`${where}: try-timeout ${effective.tryTimeoutMs}ms is longer than its deadline ${effective.deadlineMs}ms`);
+    if (effective.ejectionBaseMs > effective.ejectionMaxMs) throw new ConfigError(`${where}: ejection-base ${effective.ejectionBaseMs}ms is longer than its ejection-max ${effective.ejectionMaxMs}ms`);
+  }
   checkServiceRoutes(config);
   return Object.freeze(config);
+}
+
+/** What `service` runs with: the defaults, then its own settings over them (for /providers and --print-config). */
+export function effectiveServiceSettings(config: ProxyConfig, service: string) {
+  const own = config.serviceSettings[service] ?? {};
+  return {
+    basePath: own.basePath ?? config.basePath,
+    layout: own.layout ?? config.layout,
+    balancer: own.balancer ?? config.balancer,
+    retries: own.retries ?? config.retries,
+    connectTimeoutMs: own.connectTimeoutMs ?? config.connectTimeoutMs,
+    tryTimeoutMs: own.tryTimeoutMs ?? config.tryTimeoutMs,
+    deadlineMs: own.deadlineMs ?? config.deadlineMs,
+    consecutive5xx: own.consecutive5xx ?? config.consecutive5xx,
+    ejectionBaseMs: own.ejectionBaseMs ?? config.ejectionBaseMs,
+    ejectionMaxMs: own.ejectionMaxMs ?? config.ejectionMaxMs,
+    maxEjectionPercent: own.maxEjectionPercent ?? config.maxEjectionPercent,
+    retryBudgetPercent: own.retryBudgetPercent !== undefined ? own.retryBudgetPercent : config.retryBudgetPercent,
+    slowStartMs: own.slowStartMs ?? config.slowStartMs,
+    zoneAware: own.zoneAware ?? config.zoneAware,
+    overridden: Object.keys(own),
+  };
+}
+
+/** The file's `services` object parsed per service, each value by its option's parser; errors name the path. */
+function serviceOverrides(file: ConfigFile | undefined): Readonly<Record<string, ServiceOverride>> {
+  const section = file?.sections?.['services'];
+  if (!section) return Object.freeze({});
+  const byFlag = new Map(PROXY_OPTIONS.map((o) => [o.flag, o]));
+  const out: Record<string, ServiceOverride> = {};
+  for (const [service, settings] of Object.entries(section)) {
+    const bad = serviceNameProblem(service);
+    if (bad) throw new ConfigError(`${file!.name}: services.${JSON.stringify(service)}: service name ${bad}`);
+    const override: Record<string, unknown> = {};
+    for (const [flag, value] of Object.entries(settings)) {
+      const path = `${file!.name}: services.${service}.${flag}`;
+      if (!(SERVICE_SETTING_FLAGS as readonly string[]).includes(flag)) throw new ConfigError(`${path}: not a per-service setting (one of ${SERVICE_SETTING_FLAGS.join(', ')})`);
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw new ConfigError(`${path}: expected a string, number or boolean, got ${JSON.stringify(value)}`);
+      const option = byFlag.get(flag)!;
+      const parsed = option.parse(String(value));
+      if (typeof parsed === 'object' && parsed !== null && 'problem' in parsed) throw new ConfigError(`${path}: ${JSON.stringify(String(value))}: ${(parsed as { problem: string }).problem}`);
+      // zone-aware "auto" means the global choice: nothing to override.
+      if (parsed !== 'auto') override[option.key] = parsed;
+    }
+    out[service] = Object.freeze(override) as ServiceOverride;
+  }
+  return Object.freeze(out);
 }
 
 /** No two listeners on one address (port 0 always differs), and something to listen on. */

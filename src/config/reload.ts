@@ -1,12 +1,15 @@
 // What SIGHUP may change in a running proxy, and what only a restart can: the plan is computed
 // here from the configuration in force and the one just read, so the rule is written once.
-import { PROXY_OPTIONS, type ProxyConfig } from './proxy.js';
+import { PROXY_OPTIONS, type ProxyConfig, type ServiceOverride } from './proxy.js';
 
 /** Options a reload applies to the next requests; every other option needs a restart. */
 export const RELOADABLE: ReadonlySet<keyof ProxyConfig> = new Set<keyof ProxyConfig>([
   'connectTimeoutMs', 'tryTimeoutMs', 'deadlineMs', 'retries', 'balancer',
   'consecutive5xx', 'ejectionBaseMs', 'ejectionMaxMs', 'maxEjectionPercent',
   'services', 'logLevel', 'accessLog', 'accessLogQuery',
+  'retryBudgetPercent', 'slowStartMs', 'zoneAware',
+  // Compared apart (planReload): a service's base path and layout need a restart.
+  'serviceSettings',
 ]);
 
 export interface ReloadPlan {
@@ -32,6 +35,22 @@ export function planReload(current: ProxyConfig, next: ProxyConfig): ReloadPlan 
       changed.push({ flag: `--${spec.flag}`, from: spec.secret ? '[redacted]' : current[key], to: spec.secret ? '[redacted]' : next[key] });
     } else {
       restartOnly.push(`--${spec.flag}`);
+    }
+  }
+  // Per-service settings: all of them reload but a service's base path and layout (its watch).
+  if (!same(current.serviceSettings, next.serviceSettings)) {
+    const merged: Record<string, ServiceOverride> = {};
+    for (const service of new Set([...Object.keys(current.serviceSettings), ...Object.keys(next.serviceSettings)])) {
+      const before = current.serviceSettings[service] ?? {};
+      const { basePath, layout, ...traffic } = next.serviceSettings[service] ?? {};
+      if (basePath !== before.basePath) restartOnly.push(`services.${service}.base-path`);
+      if (layout !== before.layout) restartOnly.push(`services.${service}.layout`);
+      const kept = { ...traffic, ...(before.basePath !== undefined ? { basePath: before.basePath } : {}), ...(before.layout !== undefined ? { layout: before.layout } : {}) };
+      if (Object.keys(kept).length > 0) merged[service] = Object.freeze(kept);
+    }
+    if (!same(current.serviceSettings, merged)) {
+      config['serviceSettings'] = Object.freeze(merged);
+      changed.push({ flag: 'services (per-service settings)', from: current.serviceSettings, to: merged });
     }
   }
   return { config: Object.freeze(config) as unknown as ProxyConfig, changed, restartOnly };

@@ -5,9 +5,12 @@ import type { InstanceSource } from '../discovery/source.js';
 import { createOutlierDetector, type OutlierDetector } from '../health/outlier-detector.js';
 import type { AddressPolicy } from '../address-policy.js';
 import { ServiceProvider } from './provider.js';
-import { Settings, type TrafficSettings } from './settings.js';
+import { Settings, type TrafficOverride, type TrafficSettings } from './settings.js';
 
-export type UpstreamCoreOptions = TrafficSettings;
+export interface UpstreamCoreOptions extends TrafficSettings {
+  /** Per-service settings over the defaults. */
+  readonly serviceSettings?: Readonly<Record<string, TrafficOverride>>;
+}
 
 export interface UpstreamCoreDeps {
   readonly source: InstanceSource;
@@ -34,7 +37,7 @@ export interface UpstreamCore {
  */
 export function createUpstreamCore(options: UpstreamCoreOptions, deps: UpstreamCoreDeps): UpstreamCore {
   const { source } = deps;
-  const settings = new Settings(options, deps.random);
+  const settings = new Settings(options, options.serviceSettings ?? {}, deps.random);
   const settingsFor = (service: string) => settings.for(service);
   const health = createOutlierDetector(settingsFor, { logger: deps.logger, ...(deps.random ? { random: deps.random } : {}) });
   const policy = deps.addressPolicy;
@@ -60,6 +63,7 @@ export function createUpstreamCore(options: UpstreamCoreOptions, deps: UpstreamC
     health.forget(left);
     provider.forget(left);
   });
+  source.table.on('removed', (service: string) => provider.forgetService(service));
   return {
     health,
     provider,

@@ -7,6 +7,7 @@ import type { InstanceSource, Resolution } from '../discovery/source.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
 import type { InstanceHealthView } from '../health/view.js';
 import type { TryOutcome } from '../outcome.js';
+import { RetryBudget } from './retry-budget.js';
 import type { ServiceSettings } from './settings.js';
 import type { LookupFunction } from 'node:net';
 
@@ -15,6 +16,8 @@ export interface ServiceProviderDeps {
   readonly health: OutlierDetector;
   /** The settings in force for a service (its balancer, retries, limits); read per pick and per request. */
   readonly settings: (service: string) => ServiceSettings;
+  /** The clock (ms) of retry budgets and slow start; injected by tests. */
+  readonly now?: () => number;
   /** A connect-time lookup for an instance's host name that refuses forbidden results (see AddressPolicy). */
   readonly lookupFor?: (port: number) => LookupFunction;
 }
@@ -30,6 +33,9 @@ export class ServiceProvider {
   readonly #settings: (service: string) => ServiceSettings;
   readonly #lookupFor: ((port: number) => LookupFunction) | undefined;
   readonly #inFlight = new Map<string, number>();
+  readonly #budgets = new Map<string, RetryBudget>();
+  readonly #retriesDenied = new Map<string, number>();
+  readonly #now: () => number;
   readonly #ctx: { -readonly [K in keyof PickContext]: PickContext[K] };
 
   constructor(deps: ServiceProviderDeps) {
@@ -37,6 +43,7 @@ export class ServiceProvider {
     this.#health = deps.health;
     this.#settings = deps.settings;
     this.#lookupFor = deps.lookupFor;
+    this.#now = deps.now ?? Date.now;
     this.#ctx = { service: '', inFlight: (instance) => this.#inFlight.get(instance.uid) ?? 0 };
   }
 
@@ -91,6 +98,41 @@ export class ServiceProvider {
   /** The settings in force for `service`: read them per request, so a reload applies to the next one. */
   settings(service: string): ServiceSettings {
     return this.#settings(service);
+  }
+
+  /** A request of `service` began (its retry budget grows with requests). */
+  noteRequest(service: string): void {
+    if (this.#settings(service).retryBudgetPercent !== null) this.#budget(service).deposit();
+  }
+
+  /** May `service` retry once more now (its retry budget; unbounded when off)? Counts a denial. */
+  retryAllowed(service: string): boolean {
+    const percent = this.#settings(service).retryBudgetPercent;
+    if (percent === null || this.#budget(service).allows(percent)) return true;
+    this.#retriesDenied.set(service, (this.#retriesDenied.get(service) ?? 0) + 1);
+    return false;
+  }
+
+  /** A retry of `service` went. */
+  spendRetry(service: string): void {
+    if (this.#settings(service).retryBudgetPercent !== null) this.#budget(service).spend();
+  }
+
+  /** Retries refused by each service's budget so far. */
+  retriesDenied(): ReadonlyMap<string, number> {
+    return this.#retriesDenied;
+  }
+
+  /** A service left ZooKeeper: its budget and counts go. */
+  forgetService(service: string): void {
+    this.#budgets.delete(service);
+    this.#retriesDenied.delete(service);
+  }
+
+  #budget(service: string): RetryBudget {
+    let budget = this.#budgets.get(service);
+    if (!budget) this.#budgets.set(service, (budget = new RetryBudget(this.#now)));
+    return budget;
   }
 
   /** The lookup a protocol connects an instance's host name with (undefined: the system's). */

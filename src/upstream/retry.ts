@@ -34,6 +34,8 @@ export interface TriesResult {
   readonly last: TryOutcome | undefined;
   readonly tries: number;
   readonly lastInstance: Instance | undefined;
+  /** A retry was due but the service's retry budget was spent: the last outcome stands. */
+  readonly retryDenied: boolean;
 }
 
 const DEADLINE_OUTCOME: TryOutcome = { kind: 'timeout', code: DEADLINE_CODE };
@@ -48,6 +50,8 @@ export async function runTries(provider: ServiceProvider, plan: TryPlan): Promis
   const timer = plan.selfBounded ? undefined : setTimeout(() => plan.cancel.cancel(DEADLINE_PASSED), Math.max(0, deadlineAt - performance.now()));
   const tried: Instance[] = [];
   let last: TryOutcome | undefined;
+  let retryDenied = false;
+  provider.noteRequest(plan.service);
   try {
     while (tried.length <= plan.retries) {
       const reason = plan.cancel.reason;
@@ -60,8 +64,14 @@ export async function runTries(provider: ServiceProvider, plan: TryPlan): Promis
         last = { kind: 'client-aborted', responseStarted: false };
         break;
       }
+      // A retry (connect failures too) must fit the service's retry budget.
+      if (tried.length > 0 && !provider.retryAllowed(plan.service)) {
+        retryDenied = true;
+        break;
+      }
       const instance = provider.getInstance(plan.service, tried);
       if (!instance) break;
+      if (tried.length > 0) provider.spendRetry(plan.service);
       tried.push(instance);
       const outcome = await plan.attempt(instance, remaining);
       provider.noteOutcome(instance, outcome);
@@ -72,7 +82,7 @@ export async function runTries(provider: ServiceProvider, plan: TryPlan): Promis
   } finally {
     if (timer) clearTimeout(timer);
   }
-  return { last, tries: tried.length, lastInstance: tried[tried.length - 1] };
+  return { last, tries: tried.length, lastInstance: tried[tried.length - 1], retryDenied };
 }
 
 /**

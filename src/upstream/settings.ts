@@ -15,7 +15,16 @@ export interface TrafficSettings extends OutlierOptions {
   readonly tryTimeoutMs: number;
   /** Overall limit, all tries included. */
   readonly deadlineMs: number;
+  /** Retries at most this share of the last 10 s of requests, plus 10 a second; null: unbounded. */
+  readonly retryBudgetPercent: number | null;
+  /** New and re-admitted instances ramp from 10% to 100% of their weight over this long; 0: off. */
+  readonly slowStartMs: number;
+  /** Prefer instances in this proxy's zone. */
+  readonly zoneAware: boolean;
 }
+
+/** What one service sets apart from the rest (any of TrafficSettings; other keys are ignored here). */
+export type TrafficOverride = Partial<TrafficSettings>;
 
 /** The settings one service's traffic uses now. */
 export interface ServiceSettings extends TrafficSettings {
@@ -24,38 +33,56 @@ export interface ServiceSettings extends TrafficSettings {
 }
 
 /** The keys of TrafficSettings (what `trafficSettings` copies out of a larger config). */
-export const TRAFFIC_KEYS = ['balancer', 'retries', 'connectTimeoutMs', 'tryTimeoutMs', 'deadlineMs', 'consecutive5xx', 'ejectionBaseMs', 'ejectionMaxMs', 'maxEjectionPercent', 'jitterFraction'] as const;
+export const TRAFFIC_KEYS = ['balancer', 'retries', 'connectTimeoutMs', 'tryTimeoutMs', 'deadlineMs', 'consecutive5xx', 'ejectionBaseMs', 'ejectionMaxMs', 'maxEjectionPercent', 'jitterFraction', 'retryBudgetPercent', 'slowStartMs', 'zoneAware'] as const;
 
 /** The traffic settings out of a config holding them (and more). */
 export function trafficSettings(config: TrafficSettings): TrafficSettings {
+  return pickTraffic(config) as unknown as TrafficSettings;
+}
+
+function pickTraffic(config: TrafficOverride): TrafficOverride {
   const out: Record<string, unknown> = {};
   for (const key of TRAFFIC_KEYS) if (config[key] !== undefined) out[key] = config[key];
-  return Object.freeze(out) as unknown as TrafficSettings;
+  return Object.freeze(out) as TrafficOverride;
 }
 
 /**
- * The settings in force. `for(service)` is what the hot path calls: it returns a frozen object
- * that `replace` swaps whole. One balancer per name is kept across replacements, so switching
- * back to round-robin continues its rotation.
+ * The settings in force: the defaults, and per service what its override sets over them.
+ * `for(service)` is what the hot path calls (a map lookup): it returns a frozen object that
+ * `replace` swaps whole. One balancer per name is kept across replacements, so switching back to
+ * round-robin continues its rotation.
  */
 export class Settings {
   readonly #random: RandomSource | undefined;
   readonly #balancers = new Map<BalancerName, Balancer>();
-  #current: ServiceSettings;
+  #defaults!: ServiceSettings;
+  #perService = new Map<string, ServiceSettings>();
 
-  constructor(initial: TrafficSettings, random?: RandomSource) {
+  constructor(defaults: TrafficSettings, overrides: Readonly<Record<string, TrafficOverride>> = {}, random?: RandomSource) {
     this.#random = random;
-    this.#current = this.#resolve(initial);
+    this.replace(defaults, overrides);
   }
 
   /** The settings `service` uses now. */
-  for(_service: string): ServiceSettings {
-    return this.#current;
+  for(service: string): ServiceSettings {
+    return this.#perService.get(service) ?? this.#defaults;
+  }
+
+  /** Services with settings of their own. */
+  overridden(): string[] {
+    return [...this.#perService.keys()];
   }
 
   /** From the next request on, these settings. */
-  replace(next: TrafficSettings): void {
-    this.#current = this.#resolve(next);
+  replace(defaults: TrafficSettings, overrides: Readonly<Record<string, TrafficOverride>> = {}): void {
+    const base = trafficSettings(defaults);
+    this.#defaults = this.#resolve(base);
+    const perService = new Map<string, ServiceSettings>();
+    for (const [service, override] of Object.entries(overrides)) {
+      const own = pickTraffic(override);
+      if (Object.keys(own).length > 0) perService.set(service, this.#resolve({ ...base, ...own }));
+    }
+    this.#perService = perService;
   }
 
   #resolve(settings: TrafficSettings): ServiceSettings {

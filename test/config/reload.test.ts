@@ -27,7 +27,7 @@ test('every traffic setting is reloadable', (t) => {
 
 test('Settings.replace applies to the next read; health reads its ejection options at each decision', (t) => {
   const traffic = trafficSettings(buildProxyConfig({ ...base, 'consecutive-5xx': '3', 'max-ejection-percent': '100' }, {}));
-  const settings = new Settings(traffic, () => 0.5);
+  const settings = new Settings(traffic, {}, () => 0.5);
   const roundRobin = settings.for('svc').pick;
   const health = createOutlierDetector((service) => settings.for(service), { logger: silentLogger() });
   const [a, b] = [fakeInstance(1), fakeInstance(2)];

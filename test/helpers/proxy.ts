@@ -3,7 +3,8 @@ import { request as httpRequest } from 'node:http';
 import { pino, type LevelWithSilent } from 'pino';
 import { request as undiciRequest, Agent, type Dispatcher } from 'undici';
 import { createApp, type App } from '../../src/app.js';
-import { buildProxyConfig, type ProxyConfig } from '../../src/config/proxy.js';
+import { readConfigFile } from '../../src/config/options.js';
+import { buildProxyConfig, PROXY_OPTIONS, type ProxyConfig } from '../../src/config/proxy.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { ZkClient } from '../../src/zookeeper/client.js';
 
@@ -16,11 +17,15 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-/** Starts the proxy on 127.0.0.1:0 with `flags` (as on the command line, without dashes). */
-export async function startProxy(zookeeper: string, basePath: string, flags: Record<string, string | boolean> = {}, logger: Logger = silentLogger()): Promise<RunningProxy> {
+/**
+ * Starts the proxy on 127.0.0.1:0 with `flags` (as on the command line, without dashes) and,
+ * if given, `file` as the --config file's content (per-service settings need one).
+ */
+export async function startProxy(zookeeper: string, basePath: string, flags: Record<string, string | boolean> = {}, logger: Logger = silentLogger(), file?: Record<string, unknown>): Promise<RunningProxy> {
   // ZKROUTE_HTTP_ENGINE picks the engine for a whole run of the suites (CI runs them on both).
   const engine = process.env['ZKROUTE_HTTP_ENGINE'];
-  const config = buildProxyConfig({ zookeeper, listen: '127.0.0.1:0', admin: '127.0.0.1:0', 'base-path': basePath, ...flags }, engine ? { ZKROUTE_HTTP_ENGINE: engine } : {});
+  const configFile = file ? readConfigFile('test-config.json', PROXY_OPTIONS, () => JSON.stringify(file)) : undefined;
+  const config = buildProxyConfig({ zookeeper, listen: '127.0.0.1:0', admin: '127.0.0.1:0', 'base-path': basePath, ...flags }, engine ? { ZKROUTE_HTTP_ENGINE: engine } : {}, configFile);
   const app = createApp(config, { logger });
   await app.start();
   const { port } = app.address();
@@ -85,4 +90,16 @@ export function captureLogger(level: LevelWithSilent = 'info'): { logger: Logger
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
   return { logger, lines };
+}
+
+/** The value of one series on the proxy's /metrics (undefined when absent). */
+export async function metricValue(proxy: RunningProxy, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${proxy.app.adminAddress().port}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+  }
+  return undefined;
 }

@@ -10,7 +10,7 @@ function setup(ports: number[], balancer: 'random' | 'round-robin' | 'p2c' = 'ro
   const source = new FakeSource();
   const instances = ports.map((p) => fakeInstance(p));
   source.set('svc', instances);
-  const settings = new Settings({ balancer, retries: 2, connectTimeoutMs: 1000, tryTimeoutMs: 1000, deadlineMs: 5000, consecutive5xx: 2, ejectionBaseMs: 30_000, ejectionMaxMs: 300_000, maxEjectionPercent: 100, jitterFraction: 0 }, seededRandom(7));
+  const settings = new Settings({ balancer, retries: 2, connectTimeoutMs: 1000, tryTimeoutMs: 1000, deadlineMs: 5000, consecutive5xx: 2, ejectionBaseMs: 30_000, ejectionMaxMs: 300_000, maxEjectionPercent: 100, jitterFraction: 0, retryBudgetPercent: null, slowStartMs: 0, zoneAware: false }, {}, seededRandom(7));
   const health = createOutlierDetector((service) => settings.for(service), { logger: silentLogger() });
   const provider = new ServiceProvider({ source, health, settings: (service) => settings.for(service) });
   return { source, health, provider, instances };

@@ -18,7 +18,7 @@ const ok: TryOutcome = { kind: 'ok', status: 200 };
 function setup(ports = [1, 2, 3, 4, 5]) {
   const source = new FakeSource();
   source.set('svc', ports.map((p) => fakeInstance(p)));
-  const settings = new Settings({ balancer: 'round-robin', retries: 2, connectTimeoutMs: 1000, tryTimeoutMs: 1000, deadlineMs: 5000, consecutive5xx: 5, ejectionBaseMs: 30_000, ejectionMaxMs: 300_000, maxEjectionPercent: 0, jitterFraction: 0 });
+  const settings = new Settings({ balancer: 'round-robin', retries: 2, connectTimeoutMs: 1000, tryTimeoutMs: 1000, deadlineMs: 5000, consecutive5xx: 5, ejectionBaseMs: 30_000, ejectionMaxMs: 300_000, maxEjectionPercent: 0, jitterFraction: 0, retryBudgetPercent: null, slowStartMs: 0, zoneAware: false });
   const health = createOutlierDetector((service) => settings.for(service), { logger: silentLogger() });
   const provider = new ServiceProvider({ source, health, settings: (service) => settings.for(service) });
   return { provider, health };
