@@ -65,7 +65,7 @@ const failed = (done: RequestDone) => done.status === 0 || done.status >= 500;
 export function createProxyPlane(config: ProxyConfig, deps: PlaneDeps): ProxyPlane {
   const { logger, source } = deps;
   const core = createUpstreamCore(config, { source, logger, ...(deps.random ? { random: deps.random } : {}), ...(deps.addressPolicy ? { addressPolicy: deps.addressPolicy } : {}) });
-  const countRequest = registerProxyMetrics(deps.registry, { table: source.table, health: core.health, retriesDenied: () => core.provider.retriesDenied() });
+  const countRequest = registerProxyMetrics(deps.registry, { table: source.table, health: core.health, retriesDenied: () => core.provider.retriesDenied(), zoneCounts: () => core.provider.zoneCounts() });
   const stats = new RequestStats();
   source.table.on('removed', (service: string) => stats.forget(service));
   // Requests not routed to a service ('' in the metrics) are not the dashboard's.

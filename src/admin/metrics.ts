@@ -18,6 +18,8 @@ export interface ProxyMetricsDeps {
   readonly health: OutlierDetector;
   /** Retries refused by each service's retry budget. */
   readonly retriesDenied: () => ReadonlyMap<string, number>;
+  /** Picks per service in the local zone and elsewhere (zone preference on). */
+  readonly zoneCounts: () => ReadonlyMap<string, { readonly local: number; readonly remote: number }>;
 }
 
 const SESSION_STATES = ['connecting', 'connected', 'disconnected', 'expired', 'auth_failed', 'closed', 'starting'] as const;
@@ -124,6 +126,16 @@ export function registerProxyMetrics(registry: Registry, deps: ProxyMetricsDeps)
     collect() {
       this.reset();
       for (const [service, n] of deps.retriesDenied()) this.inc({ service }, n);
+    },
+  });
+  new Counter({
+    name: 'zkroute_zone_requests_total', help: 'Tries by zone with --zone: local (this proxy\'s zone) or remote (spilled, or none in the zone).', labelNames: ['service', 'zone'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [service, n] of deps.zoneCounts()) {
+        this.inc({ service, zone: 'local' }, n.local);
+        this.inc({ service, zone: 'remote' }, n.remote);
+      }
     },
   });
   const ejections = new Counter({ name: 'zkroute_ejections_total', help: 'Instances ejected by passive health.', labelNames: ['service', 'reason'], registers: [registry] });

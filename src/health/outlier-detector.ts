@@ -71,7 +71,8 @@ const EJECT_AT_ONCE: ReadonlySet<OutcomeKind> = new Set(['connect-failed', 'rese
  * node-cache entries whose TTL is the ejection time; an expired entry is a re-admission. State
  * is keyed by znode uid, so an instance re-created in ZooKeeper starts clean.
  *
- * Events: `ejected` (instance, reason, durationMs), `readmitted` (instance), `panic` (service).
+ * Events: `ejected` (instance, reason, durationMs), `readmitted` (instance; ejections decided
+ * here), `released` (instance; any ejection's end, another worker's too), `panic` (service).
  */
 export class OutlierDetector extends EventEmitter {
   /** The options in force for a service (they may change between calls: a reload). */
@@ -250,6 +251,8 @@ export class OutlierDetector extends EventEmitter {
 
   #readmit(uid: string, ejection: Ejection): void {
     this.#epoch += 1;
+    // Back in the candidates (decided here or by another worker): slow start ramps it again.
+    this.emit('released', ejection.instance);
     if (ejection.shared) return;
     const state = this.#state.get(uid);
     if (state) {

@@ -1,6 +1,7 @@
 // What every protocol's listener shares: passive health, the service provider over one
 // instance source, and health records and pools that follow the table.
 import type { Logger } from 'pino';
+import type { Instance } from '../discovery/provider-table.js';
 import type { InstanceSource } from '../discovery/source.js';
 import { createOutlierDetector, type OutlierDetector } from '../health/outlier-detector.js';
 import type { AddressPolicy } from '../address-policy.js';
@@ -10,12 +11,18 @@ import { Settings, type TrafficOverride, type TrafficSettings } from './settings
 export interface UpstreamCoreOptions extends TrafficSettings {
   /** Per-service settings over the defaults. */
   readonly serviceSettings?: Readonly<Record<string, TrafficOverride>>;
+  /** This proxy's zone ('' or absent: none), the metadata field naming an instance's, and the spill threshold. */
+  readonly zone?: string;
+  readonly zoneKey?: string;
+  readonly zoneMinHealthyPercent?: number;
 }
 
 export interface UpstreamCoreDeps {
   readonly source: InstanceSource;
   readonly logger: Logger;
   readonly random?: () => number;
+  /** The clock (ms) of retry budgets and slow start (tests inject one). */
+  readonly now?: () => number;
   /** Checks host names after resolution, at connect (IP literals are checked by discovery). */
   readonly addressPolicy?: AddressPolicy;
 }
@@ -41,11 +48,26 @@ export function createUpstreamCore(options: UpstreamCoreOptions, deps: UpstreamC
   const settingsFor = (service: string) => settings.for(service);
   const health = createOutlierDetector(settingsFor, { logger: deps.logger, ...(deps.random ? { random: deps.random } : {}) });
   const policy = deps.addressPolicy;
-  const provider = new ServiceProvider({ source, health, settings: settingsFor, ...(policy ? { lookupFor: (port: number) => policy.lookupFor(port) } : {}) });
+  const zone = options.zone ? { name: options.zone, key: options.zoneKey ?? 'zone', minHealthyPercent: options.zoneMinHealthyPercent ?? 70 } : undefined;
+  const provider = new ServiceProvider({
+    source, health, settings: settingsFor,
+    ...(zone ? { zone } : {}),
+    ...(deps.random ? { random: deps.random } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(policy ? { lookupFor: (port: number) => policy.lookupFor(port) } : {}),
+  });
+  // Slow start: instances that join a service already served, and instances back from an ejection.
+  const served = new Set<string>();
+  health.on('released', (instance: Instance) => provider.slowStart.begin(instance.uid));
   const releasers: ((addresses: readonly string[]) => void)[] = [];
   const addressRefs = new Map<string, number>();
-  source.on('change', (_service, _instances, delta) => {
+  source.on('change', (service, _instances, delta) => {
     for (const i of delta.added) addressRefs.set(i.address, (addressRefs.get(i.address) ?? 0) + 1);
+    // A service's first set is where it starts, not a join: nothing ramps then.
+    if (served.has(service)) {
+      const replaced = new Set(delta.removed.map((i) => i.uid));
+      for (const i of delta.added) if (!replaced.has(i.uid)) provider.slowStart.begin(i.uid);
+    } else served.add(service);
     if (delta.removed.length === 0) return;
     const gone: string[] = [];
     for (const i of delta.removed) {
@@ -63,7 +85,10 @@ export function createUpstreamCore(options: UpstreamCoreOptions, deps: UpstreamC
     health.forget(left);
     provider.forget(left);
   });
-  source.table.on('removed', (service: string) => provider.forgetService(service));
+  source.table.on('removed', (service: string) => {
+    provider.forgetService(service);
+    served.delete(service);
+  });
   return {
     health,
     provider,

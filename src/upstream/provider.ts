@@ -8,6 +8,8 @@ import type { OutlierDetector } from '../health/outlier-detector.js';
 import type { InstanceHealthView } from '../health/view.js';
 import type { TryOutcome } from '../outcome.js';
 import { RetryBudget } from './retry-budget.js';
+import { SlowStart } from './slow-start.js';
+import { ZonePreference, type ZoneOptions } from './zones.js';
 import type { ServiceSettings } from './settings.js';
 import type { LookupFunction } from 'node:net';
 
@@ -18,6 +20,9 @@ export interface ServiceProviderDeps {
   readonly settings: (service: string) => ServiceSettings;
   /** The clock (ms) of retry budgets and slow start; injected by tests. */
   readonly now?: () => number;
+  /** This proxy's zone, when it has one (services with zoneAware prefer it). */
+  readonly zone?: ZoneOptions;
+  readonly random?: () => number;
   /** A connect-time lookup for an instance's host name that refuses forbidden results (see AddressPolicy). */
   readonly lookupFor?: (port: number) => LookupFunction;
 }
@@ -36,6 +41,10 @@ export class ServiceProvider {
   readonly #budgets = new Map<string, RetryBudget>();
   readonly #retriesDenied = new Map<string, number>();
   readonly #now: () => number;
+  readonly #zones: ZonePreference | undefined;
+  readonly #zoneCounts = new Map<string, { local: number; remote: number }>();
+  /** Instances ramping up (slow start): joined, or back from an ejection. */
+  readonly slowStart: SlowStart;
   readonly #ctx: { -readonly [K in keyof PickContext]: PickContext[K] };
 
   constructor(deps: ServiceProviderDeps) {
@@ -44,6 +53,8 @@ export class ServiceProvider {
     this.#settings = deps.settings;
     this.#lookupFor = deps.lookupFor;
     this.#now = deps.now ?? Date.now;
+    this.#zones = deps.zone ? new ZonePreference(deps.zone, deps.random) : undefined;
+    this.slowStart = new SlowStart(this.#now);
     this.#ctx = { service: '', inFlight: (instance) => this.#inFlight.get(instance.uid) ?? 0 };
   }
 
@@ -64,22 +75,51 @@ export class ServiceProvider {
    * new znode is still the server that failed): a healthy one if any is left, else any. Counted
    * in flight: call `noteOutcome` exactly once for it.
    */
-  getInstance(service: string, exclude: readonly Instance[] = []): Instance | undefined {
-    const all = this.#source.instances(service);
+  getInstance(service: string, exclude: readonly Instance[] = [], subset?: (instance: Instance) => boolean): Instance | undefined {
+    let all = this.#source.instances(service);
     if (!all || all.length === 0) return undefined;
-    const { instances: healthy } = this.#health.candidates(service, all);
+    const settings = this.#settings(service);
+    let { instances: healthy } = this.#health.candidates(service, all);
+    if (subset) {
+      // Only the subset's instances: healthy ones, else all of them (panic inside the subset).
+      all = all.filter(subset);
+      if (all.length === 0) return undefined;
+      healthy = healthy.filter(subset);
+      if (healthy.length === 0) healthy = all;
+    }
     let candidates = healthy;
+    if (this.#zones && settings.zoneAware) {
+      const chosen = this.#zones.choose(all, healthy);
+      candidates = chosen.candidates;
+      let counts = this.#zoneCounts.get(service);
+      if (!counts) this.#zoneCounts.set(service, (counts = { local: 0, remote: 0 }));
+      if (chosen.local) counts.local += 1;
+      else counts.remote += 1;
+    }
     if (exclude.length > 0) {
       const untried = (i: Instance) => !exclude.some((t) => t.address === i.address);
-      candidates = healthy.filter(untried);
+      candidates = candidates.filter(untried);
+      if (candidates.length === 0) candidates = healthy.filter(untried);
       if (candidates.length === 0) candidates = all.filter(untried);
       if (candidates.length === 0) return undefined;
     }
     // One context object reused for every pick (the hot path allocates nothing for it).
     this.#ctx.service = service;
-    const instance = this.#settings(service).pick(candidates, this.#ctx);
+    let instance: Instance | undefined;
+    const weighed = settings.slowStartMs > 0 ? this.slowStart.weigh(candidates, settings.slowStartMs) : candidates;
+    if (weighed === candidates) instance = settings.pick(candidates, this.#ctx);
+    else {
+      // Some weights ramp: the pick is a copy standing for its instance; hand out the table's own object.
+      const picked = settings.pick(weighed, this.#ctx);
+      instance = picked && candidates.find((i) => i.uid === picked.uid);
+    }
     if (instance) this.#inFlight.set(instance.uid, (this.#inFlight.get(instance.uid) ?? 0) + 1);
     return instance;
+  }
+
+  /** Picks per service that went to the local zone or elsewhere (zone preference on). */
+  zoneCounts(): ReadonlyMap<string, { readonly local: number; readonly remote: number }> {
+    return this.#zoneCounts;
   }
 
   /** How a try on an instance from `getInstance` ended: no longer in flight; health learns it. */
@@ -93,6 +133,7 @@ export class ServiceProvider {
   /** Instances that left the table: their in-flight counts go (tries still running end at 0). */
   forget(uids: readonly string[]): void {
     for (const uid of uids) if (this.#inFlight.get(uid) === 0) this.#inFlight.delete(uid);
+    this.slowStart.forget(uids);
   }
 
   /** The settings in force for `service`: read them per request, so a reload applies to the next one. */
@@ -127,6 +168,7 @@ export class ServiceProvider {
   forgetService(service: string): void {
     this.#budgets.delete(service);
     this.#retriesDenied.delete(service);
+    this.#zoneCounts.delete(service);
   }
 
   #budget(service: string): RetryBudget {

@@ -4,9 +4,16 @@
 import test from 'ava';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { silentLogger } from '../../src/log.js';
+import { createUpstreamCore } from '../../src/upstream/core.js';
 import { RETRY_FLOOR_PER_SEC, RetryBudget } from '../../src/upstream/retry-budget.js';
+import { zoneOf, ZonePreference } from '../../src/upstream/zones.js';
+import { FakeSource } from '../helpers/fake-source.js';
+import { fakeInstance, seededRandom } from '../helpers/instances.js';
 import { metricValue, register, runConcurrently, startProxy } from '../helpers/proxy.js';
 import { zookeeperSuite } from '../helpers/suite.js';
+import { waitFor } from '../helpers/wait.js';
+import { Upstream } from '../helpers/upstream.js';
 import { uniquePath } from '../helpers/zk.js';
 
 const suite = zookeeperSuite(test);
@@ -71,4 +78,120 @@ test('retry budget: with every instance failing under load, retries stay within 
   t.is(await metricValue(proxy, 'zkroute_retries_denied_total', { service: 'unbudgeted' }), undefined);
   const providers = (await (await fetch(`http://127.0.0.1:${proxy.app.adminAddress().port}/providers/unbudgeted`)).json()) as { settings: { retryBudgetPercent: unknown; retries: number; overridden: string[] } };
   t.like(providers.settings, { retryBudgetPercent: null, retries: 2, overridden: ['retryBudgetPercent'] });
+});
+
+const TRAFFIC = { balancer: 'random', retries: 2, connectTimeoutMs: 1000, tryTimeoutMs: 1000, deadlineMs: 5000, consecutive5xx: 5, ejectionBaseMs: 30_000, ejectionMaxMs: 300_000, maxEjectionPercent: 50, jitterFraction: 0, retryBudgetPercent: 20, slowStartMs: 0, zoneAware: false } as const;
+
+/** The share of `picks` picks that go to `port`. */
+function shareOf(core: ReturnType<typeof createUpstreamCore>, port: number, picks = 20_000): number {
+  let n = 0;
+  for (let i = 0; i < picks; i++) {
+    const instance = core.provider.getInstance('svc')!;
+    core.provider.noteOutcome(instance, { kind: 'ok', status: 200 });
+    if (instance.port === port) n += 1;
+  }
+  return n / picks;
+}
+
+for (const balancer of ['random', 'round-robin', 'p2c'] as const) {
+  test(`slow start (${balancer}): a new instance's share ramps from 10% of its weight to all of it over the window; the first set does not ramp`, (t) => {
+    let now = 5_000_000;
+    const source = new FakeSource();
+    const core = createUpstreamCore({ ...TRAFFIC, balancer, slowStartMs: 30_000 }, { source, logger: silentLogger(), random: seededRandom(11), now: () => now });
+    source.set('svc', [fakeInstance(1), fakeInstance(2)]);
+    t.true(Math.abs(shareOf(core, 1) - 0.5) < 0.03, 'the first set: even shares');
+    source.set('svc', [fakeInstance(1), fakeInstance(2), fakeInstance(3)]);
+    const at = (ms: number) => {
+      now = 5_000_000 + ms;
+      return shareOf(core, 3);
+    };
+    const shares = [at(0), at(10_000), at(20_000), at(30_000)];
+    t.log(`${balancer}: new instance's share at 0, 10, 20, 30 s: ${shares.map((s) => s.toFixed(3)).join(', ')}`);
+    // Weights 1, 1 and 0.1 + 0.9 * t/30: shares 0.048, 0.2, 0.275 ... 0.333.
+    const expected = [0.1 / 2.1, 0.4 / 2.4, 0.7 / 2.7, 1 / 3];
+    shares.forEach((s, i) => t.true(Math.abs(s - expected[i]!) < 0.03, `at ${i * 10} s: ${s.toFixed(3)} ~ ${expected[i]!.toFixed(3)}`));
+    core.close();
+  });
+}
+
+test('slow start: an instance back from an ejection ramps too', async (t) => {
+  let now = 7_000_000;
+  const source = new FakeSource();
+  const core = createUpstreamCore({ ...TRAFFIC, slowStartMs: 30_000, ejectionBaseMs: 200, ejectionMaxMs: 200, maxEjectionPercent: 50 }, { source, logger: silentLogger(), random: seededRandom(3), now: () => now });
+  const [a, b] = [fakeInstance(1), fakeInstance(2)];
+  source.set('svc', [a, b]);
+  core.provider.noteOutcome(core.provider.getInstance('svc', [b])!, { kind: 'connect-failed', code: 'ECONNREFUSED' });
+  t.true(core.health.isEjected(a));
+  // The ejection's end (200 ms, the detector's own timer) is when the ramp starts.
+  await waitFor('the re-admission', () => core.health.candidates('svc', [a, b]).instances.length === 2, 3000);
+  t.true(Math.abs(shareOf(core, 1) - 0.1 / 1.1) < 0.03, 'back at 10% of its weight');
+  now += 15_000;
+  t.true(Math.abs(shareOf(core, 1) - 0.55 / 1.55) < 0.03, 'half way');
+  now += 15_000;
+  t.true(Math.abs(shareOf(core, 1) - 0.5) < 0.03, 'all of it after the window');
+  core.close();
+});
+
+test('ZonePreference: local while the zone keeps 70% healthy; spill in proportion below; all zones when the zone is empty', (t) => {
+  const zoned = (port: number, zone: string, where: 'top' | 'payload' | 'metadata' = 'top') => {
+    const metadata = where === 'top' ? { zone } : where === 'payload' ? { payload: { zone } } : { metadata: { zone } };
+    return { ...fakeInstance(port), metadata };
+  };
+  const all = [zoned(1, 'a'), zoned(2, 'a', 'payload'), zoned(3, 'a', 'metadata'), zoned(4, 'b'), zoned(5, 'c')];
+  t.is(zoneOf(all[1]!, 'zone'), 'a', 'a Curator payload');
+  t.is(zoneOf(all[2]!, 'zone'), 'a', 'a serverset metadata map');
+  const zones = new ZonePreference({ name: 'a', key: 'zone', minHealthyPercent: 70 }, seededRandom(5));
+  t.deepEqual(zones.choose(all, all), { candidates: all.slice(0, 3), local: true });
+  // One of three local instances ejected: 67% < 70%, so 67/70 of picks stay local.
+  const healthy = all.filter((i) => i.port !== 1);
+  let local = 0;
+  for (let i = 0; i < 10_000; i++) if (zones.choose(all, healthy).local) local += 1;
+  t.true(Math.abs(local / 10_000 - (200 / 3) / 70) < 0.02, `local share ${local / 10_000}`);
+  t.deepEqual(zones.choose(all, all.slice(3)), { candidates: all.slice(3), local: false }, 'every local instance ejected: the others');
+  const elsewhere = all.slice(3);
+  t.deepEqual(zones.choose(elsewhere, elsewhere), { candidates: elsewhere, local: false }, 'none in the zone: all zones');
+});
+
+test('--zone a: three zones; requests stay local, spill when local instances are ejected, and go everywhere when the zone is empty', async (t) => {
+  const base = uniquePath('providers');
+  const names = ['a1', 'a2', 'a3', 'b1', 'b2', 'c1'];
+  const ups = await Promise.all(names.map((n) => Upstream.start(n)));
+  for (const u of ups) suite.defer(() => u.close());
+  const paths = new Map<string, string>();
+  for (const [i, n] of names.entries()) paths.set(n, await register(suite.zk, base, 'geo', n, ups[i]!.address, { zone: n[0] }));
+  const proxy = await startProxy(suite.server.connectString, base, { zone: 'a', 'ejection-base': '60s', 'ejection-max': '60s', 'max-ejection-percent': '50' });
+  suite.defer(() => proxy.close());
+  const served = async (n: number) => {
+    const by = new Map<string, number>();
+    const results = await runConcurrently(n, 8, async (i) => proxy.request(`/svc/geo/z${i}`));
+    for (const r of results) {
+      t.is(r.status, 200);
+      const name = (JSON.parse(r.body) as { upstream: string }).upstream;
+      by.set(name[0]!, (by.get(name[0]!) ?? 0) + 1);
+    }
+    return by;
+  };
+  t.deepEqual([...(await served(90)).keys()], ['a'], 'every request in zone a');
+
+  // a2 and a3 stop: their first failed tries eject them (retried elsewhere), leaving 1 of 3 healthy.
+  await ups[1]!.close();
+  await ups[2]!.close();
+  await waitFor('a2 and a3 ejected', async () => {
+    await proxy.request('/svc/geo/probe');
+    const view = (await (await fetch(`http://127.0.0.1:${proxy.app.adminAddress().port}/providers/geo`)).json()) as { instances: { id: string; health: { status: string } }[] };
+    return view.instances.filter((i) => i.health.status === 'ejected').map((i) => i.id).sort().join() === 'a2,a3';
+  }, 5000);
+  const spill = await served(600);
+  const localShare = (spill.get('a') ?? 0) / 600;
+  t.log(`1 of 3 local instances healthy: ${JSON.stringify(Object.fromEntries(spill))} (local share ${localShare.toFixed(2)}, expected ${(100 / 3 / 70).toFixed(2)})`);
+  t.true(Math.abs(localShare - 100 / 3 / 70) < 0.08, 'local in proportion to its healthy share over the 70% threshold');
+  t.true((spill.get('b') ?? 0) > 0 && (spill.get('c') ?? 0) > 0, 'the rest spread over the other zones');
+  t.true((await metricValue(proxy, 'zkroute_zone_requests_total', { service: 'geo', zone: 'remote' }))! > 0);
+
+  // Zone a leaves ZooKeeper: every zone serves.
+  for (const n of ['a1', 'a2', 'a3']) await suite.zk.delete(paths.get(n)!);
+  await waitFor('zone a gone from the table', () => proxy.app.discovery.instances('geo')?.length === 3, 5000);
+  const everywhere = await served(90);
+  t.deepEqual([...everywhere.keys()].sort(), ['b', 'c']);
+  t.true((await metricValue(proxy, 'zkroute_zone_requests_total', { service: 'geo', zone: 'local' }))! >= 90);
 });
