@@ -52,6 +52,17 @@ export interface ProxyRuntime {
   reconfigure(config: ProxyConfig): void;
 }
 
+/** Services whose per-service settings put them under another base path or layout (their own watch). */
+export function serviceRoots(config: ProxyConfig): Record<string, { basePath: string; layout: ProxyConfig['layout'] }> {
+  const roots: Record<string, { basePath: string; layout: ProxyConfig['layout'] }> = {};
+  for (const [service, own] of Object.entries(config.serviceSettings)) {
+    const basePath = own.basePath ?? config.basePath;
+    const layout = own.layout ?? config.layout;
+    if (basePath !== config.basePath || layout !== config.layout) roots[service] = { basePath, layout };
+  }
+  return roots;
+}
+
 /** The services watched from the start: --services and those the TCP and Thrift routes name. */
 export function eagerServices(config: ProxyConfig): string[] {
   return [...new Set([...config.services, ...[...config.tcp, ...config.thrift].map((route) => route.service)])];
@@ -127,6 +138,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
     {
       zookeeper: config.zookeeper,
       services: eagerServices(config),
+      roots: serviceRoots(config),
       basePath: config.basePath,
       layout: config.layout,
       keepLastOnEmpty: config.keepLastOnEmpty,

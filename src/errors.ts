@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   loop_detected: 508,
   upstream_unavailable: 502,
   no_providers: 503,
+  no_matching_instances: 503,
   overloaded: 503,
   discovery_unavailable: 503,
   upstream_timeout: 504,

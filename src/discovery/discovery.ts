@@ -19,6 +19,11 @@ export interface DiscoveryOptions {
   readonly layout?: Layout;
   /** Services watched from the start; others are watched on first use. */
   readonly services?: readonly string[];
+  /**
+   * Services found under another base path or layout than the default (per-service settings):
+   * each is watched there, on the same session, and never looked for under the default one.
+   */
+  readonly roots?: Readonly<Record<string, { readonly basePath: string; readonly layout: Layout }>>;
   readonly keepLastOnEmpty?: boolean;
   readonly sessionTimeoutMs?: number;
   readonly connectTimeoutMs?: number;
@@ -95,11 +100,16 @@ export class Discovery extends EventEmitter implements InstanceSource {
   readonly #seeded = new Set<string>();
   /** Services watched from the start (`services`, or what a reload set). */
   #eager: Set<string>;
+  /** Services with a root of their own (see DiscoveryOptions.roots). */
+  readonly #roots: ReadonlyMap<string, { readonly basePath: string; readonly layout: Layout }>;
+  /** One watcher per other sequential base path, feeding the caches of the services there. */
+  readonly #sequentialRoots = new Map<string, ChildrenWatcher>();
 
   constructor(options: DiscoveryOptions, deps: DiscoveryDeps) {
     super();
     this.#options = options;
     this.#eager = new Set(options.services ?? []);
+    this.#roots = new Map(Object.entries(options.roots ?? {}).filter(([service]) => isValidServiceName(service)));
     this.basePath = options.basePath ?? '/providers';
     this.layout = options.layout ?? 'nested';
     this.#logger = deps.logger.child({ component: 'discovery' });
@@ -138,7 +148,7 @@ export class Discovery extends EventEmitter implements InstanceSource {
       { session: this.#session, logger: this.#logger, limiter: this.#limiter, onSnapshot: (s) => this.#onBaseSnapshot(s) },
     );
     this.#baseWatcher.start();
-    for (const service of [...this.#eager, ...this.#seeded]) this.#cache(service);
+    for (const service of [...this.#eager, ...this.#seeded, ...this.#roots.keys()]) this.#cache(service);
   }
 
   /**
@@ -161,7 +171,12 @@ export class Discovery extends EventEmitter implements InstanceSource {
   }
 
   knownServices(): string[] {
-    return [...new Set([...this.#listed, ...this.table.services()])].sort();
+    return [...new Set([...this.#listed, ...this.#roots.keys(), ...this.table.services()])].sort();
+  }
+
+  /** Names ZooKeeper lists under the base path, and the services with roots of their own. */
+  #listedNames(): ReadonlySet<string> {
+    return this.#roots.size === 0 ? this.#listed : new Set([...this.#listed, ...this.#roots.keys()]);
   }
 
   /** True once the list of services has been read (the first snapshot is in). */
@@ -200,19 +215,20 @@ export class Discovery extends EventEmitter implements InstanceSource {
 
   /** Resolves a service, watching it on first use and waiting (bounded) for its first snapshot. */
   async resolve(service: string, timeoutMs = this.#options.firstSnapshotTimeoutMs ?? 5000): Promise<Resolution> {
-    const local = answerLocally(this.table, service, this.#baseLoaded ? this.#listed : undefined);
+    // Read each time: the base path's snapshot replaces the set while this waits.
+    const local = answerLocally(this.table, service, this.#baseLoaded ? this.#listedNames() : undefined);
     if (local) return local;
     let cache = this.#caches.get(service);
     if (!cache) {
       if (!this.#baseLoaded && !(await withTimeout(this.#baseLoadedPromise, timeoutMs))) return { kind: 'timeout' };
       // Only names ZooKeeper lists get a watch, so random names cannot grow our watch set.
-      if (!this.#listed.has(service)) return { kind: 'unknown' };
+      if (!this.#listedNames().has(service)) return { kind: 'unknown' };
       cache = this.#cache(service);
     }
     if (!cache.loaded && !(await withTimeout(cache.whenLoaded(), timeoutMs))) return { kind: 'timeout' };
     const after = this.table.get(service);
     if (after && after.instances.length > 0) return { kind: 'instances', instances: after.instances };
-    return this.#listed.has(service) || after ? { kind: 'empty' } : { kind: 'unknown' };
+    return this.#listedNames().has(service) || after ? { kind: 'empty' } : { kind: 'unknown' };
   }
 
   /** The service's cache, created (and its watch started, nested layout) on first use. */
@@ -221,10 +237,12 @@ export class Discovery extends EventEmitter implements InstanceSource {
     if (cache) return cache;
     cache = new ServiceCache(service, { table: this.table, decoder: this.#decoder, logger: this.#logger });
     this.#caches.set(service, cache);
-    if (this.layout === 'nested') {
+    const root = this.#roots.get(service) ?? { basePath: this.basePath, layout: this.layout };
+    if (root.layout === 'sequential' && this.#roots.has(service)) this.#sequentialRoot(root.basePath);
+    if (root.layout === 'nested') {
       const owner = cache;
       cache.watcher = new ChildrenWatcher(
-        { path: watchedParent(this.basePath, this.layout, service), readData: true },
+        { path: watchedParent(root.basePath, root.layout, service), readData: true },
         { session: this.#session, logger: this.#logger, limiter: this.#limiter, onSnapshot: (snapshot) => owner.apply(snapshot) },
       );
       cache.watcher.start();
@@ -261,14 +279,14 @@ export class Discovery extends EventEmitter implements InstanceSource {
    */
   #forgetUnlisted(): void {
     for (const [service, cache] of this.#caches) {
-      if (this.#listed.has(service)) continue;
+      if (this.#listed.has(service) || this.#roots.has(service)) continue;
       if (!this.#eager.has(service)) {
         cache.close();
         this.#caches.delete(service);
       }
       this.table.remove(service);
     }
-    for (const service of this.table.services()) if (!this.#listed.has(service) && !this.#caches.has(service)) this.table.remove(service);
+    for (const service of this.table.services()) if (!this.#listed.has(service) && !this.#caches.has(service) && !this.#roots.has(service)) this.table.remove(service);
   }
 
   /** Sequential layout: every instance is a base-path child; each goes to its service's cache. */
@@ -282,7 +300,8 @@ export class Discovery extends EventEmitter implements InstanceSource {
     const byService = new Map<string, { changed: ChildNode[]; removed: string[] }>();
     const group = (name: string) => {
       const service = sequentialServiceName(name);
-      if (!service || !isValidServiceName(service)) return undefined;
+      // A service with a root of its own is read there, never here.
+      if (!service || !isValidServiceName(service) || this.#roots.has(service)) return undefined;
       let g = byService.get(service);
       if (!g) byService.set(service, (g = { changed: [], removed: [] }));
       return g;
@@ -292,8 +311,36 @@ export class Discovery extends EventEmitter implements InstanceSource {
     for (const [service, g] of byService) this.#cache(service).apply({ kind: 'children', ...g });
     // Every listed service has a cache; one not loaded yet (no child of it read: a first read,
     // or a service asked for before it had instances) gets its set, possibly empty, now.
-    for (const service of listed) this.#cache(service);
-    for (const cache of this.#caches.values()) if (!cache.loaded) cache.apply({ kind: 'children', changed: [], removed: [] });
+    for (const service of listed) if (!this.#roots.has(service)) this.#cache(service);
+    for (const [service, cache] of this.#caches) if (!cache.loaded && !this.#roots.has(service)) cache.apply({ kind: 'children', changed: [], removed: [] });
+  }
+
+  /** The watcher of another sequential base path (one per path), feeding its services' caches. */
+  #sequentialRoot(basePath: string): void {
+    if (this.#sequentialRoots.has(basePath) || this.#closed) return;
+    const here = () => [...this.#roots].filter(([, r]) => r.layout === 'sequential' && r.basePath === basePath).map(([service]) => service);
+    const watcher = new ChildrenWatcher(
+      { path: basePath, readData: true },
+      {
+        session: this.#session, logger: this.#logger, limiter: this.#limiter,
+        onSnapshot: (snapshot) => {
+          const services = new Set(here());
+          if (snapshot.kind === 'missing') {
+            for (const service of services) this.#cache(service).apply(snapshot);
+            return;
+          }
+          const byService = new Map<string, { changed: ChildNode[]; removed: string[] }>([...services].map((s) => [s, { changed: [], removed: [] }]));
+          for (const child of snapshot.changed) byService.get(sequentialServiceName(child.name) ?? '')?.changed.push(child);
+          for (const name of snapshot.removed) byService.get(sequentialServiceName(name) ?? '')?.removed.push(name);
+          for (const [service, g] of byService) {
+            const cache = this.#cache(service);
+            if (g.changed.length > 0 || g.removed.length > 0 || !cache.loaded) cache.apply({ kind: 'children', ...g });
+          }
+        },
+      },
+    );
+    this.#sequentialRoots.set(basePath, watcher);
+    watcher.start();
   }
 
   stats(): DiscoveryStats {
@@ -329,6 +376,7 @@ export class Discovery extends EventEmitter implements InstanceSource {
     if (this.#closed) return;
     this.#closed = true;
     this.#baseWatcher?.close();
+    for (const watcher of this.#sequentialRoots.values()) watcher.close();
     for (const cache of this.#caches.values()) cache.close();
     if (this.#ownsSession) await this.#session.close();
   }

@@ -6,6 +6,7 @@ import type { OutcomeKind } from '../outcome.js';
 import { Cancellation, CLIENT_GONE } from '../upstream/cancellation.js';
 import type { ServiceProvider } from '../upstream/provider.js';
 import { runTries } from '../upstream/retry.js';
+import { parseSubset, type SubsetMatch } from '../upstream/subset.js';
 import type { CallerRequest, CallerResponse } from './exchange.js';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
 import { hasPassedThrough, upstreamRequestHeaders } from './headers.js';
@@ -25,6 +26,12 @@ export interface HandlerOptions {
   readonly maxConnectionsPerInstance: number;
   /** Requests that may wait for a connection to one instance; beyond: 503 overloaded. */
   readonly maxPending: number;
+  /** The request header naming a subset of instances by metadata (`key=value[,...]`); '' : none. */
+  readonly subsetHeader?: string;
+  /** No instance matches the subset: any instance, or 503 no_matching_instances. */
+  readonly subsetFallback?: 'any' | 'fail';
+  /** Forward the subset header upstream (default: removed). */
+  readonly subsetHeaderForward?: boolean;
   /** Count request and response bytes for `RequestDone` now (the access log is on); else they are 0. Asked per request. */
   readonly countBytes?: () => boolean;
 }
@@ -109,6 +116,16 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
       if (error) return reject(req, res, error, error.code === 'no_providers' ? service : '', method, startedAt);
     }
 
+    // A subset by header: only instances whose metadata match (checked against the set now).
+    let subset: SubsetMatch | undefined;
+    const subsetText = options.subsetHeader ? req.headers[options.subsetHeader] : undefined;
+    if (typeof subsetText === 'string') {
+      const parsed = parseSubset(subsetText);
+      if (typeof parsed !== 'function') return reject(req, res, new ProxyError('bad_request', `${options.subsetHeader}: ${parsed.problem}`, service), service, method, startedAt);
+      if ((provider.known(service) ?? []).some(parsed)) subset = parsed;
+      else if (options.subsetFallback === 'fail') return reject(req, res, new ProxyError('no_matching_instances', `no instance of ${service} has metadata matching ${options.subsetHeader}: ${subsetText.slice(0, 200)}`, service), service, method, startedAt);
+    }
+
     const cancel = new Cancellation();
     const onClose = () => {
       if (!res.writableFinished) cancel.cancel(CLIENT_GONE);
@@ -124,6 +141,7 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
     }
 
     const headers = upstreamRequestHeaders(req.headers, { peer: req.socket.remoteAddress, proto: 'http', prefix: route.prefix, host: req.headers.host ?? '', via: deps.via });
+    if (subsetText !== undefined && !options.subsetHeaderForward) delete headers[options.subsetHeader!];
     // The settings in force when the request arrived (a reload applies from the next one).
     const settings = provider.settings(service);
     const request: ForwardRequest = { method, path: route.upstreamPath, headers, body: body.body, tryTimeoutMs: settings.tryTimeoutMs, connectTimeoutMs: settings.connectTimeoutMs, cancel };
@@ -134,6 +152,7 @@ export function createRequestHandler<Res extends CallerResponse>(options: Handle
       startedAt,
       cancel,
       selfBounded: forwarder.selfBounded,
+      ...(subset ? { subset } : {}),
       attempt(instance, remainingMs) {
         // This try is counted in flight already: more than the connections plus the queue is too many.
         const inFlight = provider.inFlight(instance);

@@ -5,6 +5,7 @@ import type { Instance } from '../discovery/provider-table.js';
 import { DEADLINE_CODE, type TryOutcome } from '../outcome.js';
 import { CLIENT_GONE, DEADLINE_PASSED, type Cancellation } from './cancellation.js';
 import type { ServiceProvider } from './provider.js';
+import type { SubsetMatch } from './subset.js';
 
 export interface TryPlan {
   readonly service: string;
@@ -20,6 +21,8 @@ export interface TryPlan {
   attempt(instance: Instance, remainingMs: number): Promise<TryOutcome>;
   /** May this outcome be tried again on another instance, for this request? */
   retryable(outcome: TryOutcome): boolean;
+  /** Only instances this accepts (a subset by header); all when absent. */
+  readonly subset?: SubsetMatch;
   /** Called before each retry (a debug log line). */
   onRetry?(instance: Instance, outcome: TryOutcome): void;
   /**
@@ -69,7 +72,7 @@ export async function runTries(provider: ServiceProvider, plan: TryPlan): Promis
         retryDenied = true;
         break;
       }
-      const instance = provider.getInstance(plan.service, tried);
+      const instance = provider.getInstance(plan.service, tried, plan.subset);
       if (!instance) break;
       if (tried.length > 0) provider.spendRetry(plan.service);
       tried.push(instance);

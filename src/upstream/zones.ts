@@ -12,13 +12,19 @@ export interface ZoneOptions {
   readonly minHealthyPercent: number;
 }
 
-/** An instance's zone: `key` in its metadata, in a Curator `payload`, or in a serverset `metadata` map. */
-export function zoneOf(instance: Instance, key: string): string | undefined {
+/**
+ * A metadata field of an instance as text: `key` in its metadata, else in a Curator `payload`,
+ * else in a serverset `metadata` map (strings, numbers and booleans; anything else: undefined).
+ */
+export function metadataValue(instance: Instance, key: string): string | undefined {
   const m = instance.metadata;
   const nested = (outer: unknown) => (typeof outer === 'object' && outer !== null ? (outer as Record<string, unknown>)[key] : undefined);
   const value = m[key] ?? nested(m['payload']) ?? nested(m['metadata']);
-  return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
 }
+
+/** An instance's zone (the `key` metadata field, see metadataValue). */
+export const zoneOf = metadataValue;
 
 interface Split {
   readonly local: readonly Instance[];

@@ -40,3 +40,11 @@ test('a reload applies per-service settings but keeps a service\'s base path and
   t.deepEqual(plan.config.serviceSettings, { orders: { retries: 2, basePath: '/services', layout: 'sequential' }, billing: { balancer: 'p2c' } });
   t.true(plan.changed.some((c) => c.flag === '--services'), 'billing is watched from the start now');
 });
+
+test('examples/traffic-policy.json (the README\'s example) is a valid configuration', (t) => {
+  const config = buildProxyConfig({}, {}, readConfigFile(new URL('../../examples/traffic-policy.json', import.meta.url).pathname, PROXY_OPTIONS));
+  t.is(config.zone, 'eu-west-1a');
+  t.true(config.zoneAware);
+  t.like(effectiveServiceSettings(config, 'payments'), { retries: 0, retryBudgetPercent: null, zoneAware: false });
+  t.like(effectiveServiceSettings(config, 'example-service'), { basePath: '/services', layout: 'sequential', slowStartMs: 0 });
+});

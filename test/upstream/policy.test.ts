@@ -195,3 +195,68 @@ test('--zone a: three zones; requests stay local, spill when local instances are
   t.deepEqual([...everywhere.keys()].sort(), ['b', 'c']);
   t.true((await metricValue(proxy, 'zkroute_zone_requests_total', { service: 'geo', zone: 'local' }))! >= 90);
 });
+
+test('subsets by header: version=canary routes to the canary; the header is removed unless forwarded; no match falls back to any, or 503 with fail', async (t) => {
+  const base = uniquePath('providers');
+  const ups = await Promise.all(['v1a', 'v1b', 'canary'].map((n) => Upstream.start(n)));
+  for (const u of ups) suite.defer(() => u.close());
+  await register(suite.zk, base, 'app', 'v1a', ups[0]!.address, { version: 'v1', region: 'eu' });
+  await register(suite.zk, base, 'app', 'v1b', ups[1]!.address, { version: 'v1', region: 'us' });
+  await register(suite.zk, base, 'app', 'canary', ups[2]!.address, { version: 'canary', region: 'eu' });
+  const any = await startProxy(suite.server.connectString, base);
+  const fail = await startProxy(suite.server.connectString, base, { 'subset-fallback': 'fail', 'subset-header-forward': true });
+  suite.defer(() => any.close());
+  suite.defer(() => fail.close());
+  const who = async (proxy: typeof any, value?: string) => {
+    const r = await proxy.request('/svc/app/x', value === undefined ? {} : { headers: { 'x-zkroute-subset': value } });
+    return { status: r.status, body: JSON.parse(r.body) as { upstream?: string; error?: string; headers?: Record<string, string> } };
+  };
+
+  for (let i = 0; i < 12; i++) t.is((await who(any, 'version=canary')).body.upstream, 'canary');
+  const twoKeys = new Set<string>();
+  for (let i = 0; i < 12; i++) twoKeys.add((await who(any, 'version=v1, region=us')).body.upstream!);
+  t.deepEqual([...twoKeys], ['v1b'], 'every pair must match');
+  t.is((await who(any, 'version=canary')).body.headers?.['x-zkroute-subset'], undefined, 'removed before forwarding');
+  t.is((await who(fail, 'version=canary')).body.headers?.['x-zkroute-subset'], 'version=canary', '--subset-header-forward');
+
+  const fallback = new Set<string>();
+  for (let i = 0; i < 30; i++) fallback.add((await who(any, 'version=v9')).body.upstream!);
+  t.is(fallback.size, 3, 'no match, --subset-fallback any: every instance');
+  t.like(await who(fail, 'version=v9'), { status: 503, body: { error: 'no_matching_instances' } });
+  t.like(await who(any, 'version'), { status: 400, body: { error: 'bad_request' } });
+  const plain = new Set<string>();
+  for (let i = 0; i < 30; i++) plain.add((await who(any)).body.upstream!);
+  t.is(plain.size, 3, 'no header: every instance');
+});
+
+test('per-service base-path and layout: one proxy serves nested /providers services and sequential /services ones side by side', async (t) => {
+  const nested = uniquePath('providers');
+  const sequential = uniquePath('services');
+  const ups = await Promise.all(['flask', 'thrifty1', 'thrifty2', 'decoy'].map((n) => Upstream.start(n)));
+  for (const u of ups) suite.defer(() => u.close());
+  await register(suite.zk, nested, 'flask', 'f1', ups[0]!.address);
+  // The same name under the default base path is not where `legacy` lives: never used.
+  await register(suite.zk, nested, 'legacy', 'decoy', ups[3]!.address);
+  await suite.zk.mkdirp(sequential);
+  const first = await suite.zk.create(`${sequential}/legacy`, ups[1]!.address, { ephemeral: true, sequential: true });
+  await suite.zk.create(`${sequential}/unrelated`, ups[3]!.address, { ephemeral: true, sequential: true });
+  const proxy = await startProxy(suite.server.connectString, nested, {}, undefined, { services: { legacy: { 'base-path': sequential, layout: 'sequential', retries: 0 } } });
+  suite.defer(() => proxy.close());
+  const upstream = async (service: string) => {
+    const r = await proxy.request(`/svc/${service}/x`);
+    return r.status === 200 ? (JSON.parse(r.body) as { upstream: string }).upstream : `status ${r.status}`;
+  };
+  t.is(await upstream('flask'), 'flask');
+  for (let i = 0; i < 6; i++) t.is(await upstream('legacy'), 'thrifty1');
+  t.is(await upstream('unrelated'), 'status 404', 'a sequential service not configured is not looked for under the nested base path');
+
+  // The sequential set is followed: a second instance joins, the first leaves.
+  await suite.zk.create(`${sequential}/legacy`, ups[2]!.address, { ephemeral: true, sequential: true });
+  await waitFor('two legacy instances', () => proxy.app.discovery.instances('legacy')?.length === 2, 5000);
+  await suite.zk.delete(first);
+  await waitFor('one legacy instance', () => proxy.app.discovery.instances('legacy')?.length === 1, 5000);
+  for (let i = 0; i < 4; i++) t.is(await upstream('legacy'), 'thrifty2');
+  const view = (await (await fetch(`http://127.0.0.1:${proxy.app.adminAddress().port}/providers/legacy`)).json()) as { settings: Record<string, unknown>; instances: { path: string }[] };
+  t.like(view.settings, { basePath: sequential, layout: 'sequential', retries: 0 });
+  t.true(view.instances[0]!.path.startsWith(`${sequential}/legacy`));
+});
