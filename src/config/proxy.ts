@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { cidrProblem } from '../address-policy.js';
 import { BALANCERS, type BalancerName } from '../balancer/balancer.js';
+import { trafficSettings } from '../upstream/settings.js';
 import { prefixProblem } from '../http/route.js';
 import { routeText, type ListenAddress, type ServiceRoute } from '../listen.js';
 import { hostPort, serviceNameProblem, type Layout } from '../znode/layout.js';
@@ -256,18 +257,8 @@ export function effectiveServiceSettings(config: ProxyConfig, service: string) {
   return {
     basePath: own.basePath ?? config.basePath,
     layout: own.layout ?? config.layout,
-    balancer: own.balancer ?? config.balancer,
-    retries: own.retries ?? config.retries,
-    connectTimeoutMs: own.connectTimeoutMs ?? config.connectTimeoutMs,
-    tryTimeoutMs: own.tryTimeoutMs ?? config.tryTimeoutMs,
-    deadlineMs: own.deadlineMs ?? config.deadlineMs,
-    consecutive5xx: own.consecutive5xx ?? config.consecutive5xx,
-    ejectionBaseMs: own.ejectionBaseMs ?? config.ejectionBaseMs,
-    ejectionMaxMs: own.ejectionMaxMs ?? config.ejectionMaxMs,
-    maxEjectionPercent: own.maxEjectionPercent ?? config.maxEjectionPercent,
-    retryBudgetPercent: own.retryBudgetPercent !== undefined ? own.retryBudgetPercent : config.retryBudgetPercent,
-    slowStartMs: own.slowStartMs ?? config.slowStartMs,
-    zoneAware: own.zoneAware ?? config.zoneAware,
+    // The same merge as the proxy's Settings: its keys, the service's value over the default.
+    ...trafficSettings({ ...config, ...own }),
     overridden: Object.keys(own),
   };
 }
