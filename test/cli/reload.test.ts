@@ -94,6 +94,15 @@ for (const workers of [1, 2]) {
     const later = (await (await fetch(`http://${admin}/providers/later`)).json()) as { watched: boolean };
     t.true(later.watched, '--services later: watched without a request');
 
+    // Per-service settings reload too: flaky alone goes back to no retries, the rest keeps 1.
+    const second = { ...first, retries: 1, balancer: 'round-robin', 'log-level': 'debug', 'access-log': accessLog };
+    await writeFile(configFile, JSON.stringify({ ...second, services: { later: {}, flaky: { retries: 0 } } }));
+    const perService = await hangUp(run, /^configuration reloaded/);
+    t.deepEqual((perService['changed'] as { flag: string }[]).map((c) => c.flag), ['--services', 'services (per-service settings)']);
+    t.true((await send(proxy, 'flaky', 30)).failed > 0, 'services.flaky.retries 0');
+    const settings = (await (await fetch(`http://${admin}/providers/flaky`)).json()) as { settings: { retries: number; overridden: string[] } };
+    t.like(settings.settings, { retries: 0, overridden: ['retries'] });
+
     // A restart-only option: named, and left as it is (the proxy keeps its port).
     await writeFile(configFile, JSON.stringify({ ...first, retries: 1, balancer: 'round-robin', 'log-level': 'debug', 'access-log': accessLog, services: ['later'], listen: '127.0.0.1:1', 'http-engine': 'node' }));
     const warning = await hangUp(run, /only take effect after a restart/);
