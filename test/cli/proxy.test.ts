@@ -145,6 +145,16 @@ test('--config file: flags > environment > file > defaults; errors name the key;
   t.is(printed.code, 0, printed.stderr);
   t.like(JSON.parse(printed.stdout), { zookeeper: 'zk-file:2181', retries: 1, balancer: 'round-robin', preserveHost: true, ejectionBaseMs: 20_000, deadlineMs: 30_000 });
 
+  // Per-service settings: the effective ones printed per service; a bad one named by its path, exit 2.
+  writeFileSync(file, JSON.stringify({ zookeeper: 'zk:2181', retries: 2, services: { orders: { retries: 0, 'slow-start': '30s' } } }));
+  const perService = await runCli(['proxy', '--config', file, '--print-config']);
+  t.is(perService.code, 0, perService.stderr);
+  t.like(JSON.parse(perService.stdout), { services: ['orders'], effectiveServiceSettings: { orders: { retries: 0, slowStartMs: 30_000, balancer: 'random', basePath: '/providers', overridden: ['retries', 'slowStartMs'] } } });
+  writeFileSync(file, JSON.stringify({ zookeeper: 'zk:2181', services: { orders: { retries: '-1' } } }));
+  const badService = await runCli(['proxy', '--config', file, '--print-config']);
+  t.is(badService.code, 2);
+  t.regex(badService.stderr, /zkroute\.json: services\.orders\.retries: "-1": expected a whole number from 0 to 10/);
+
   writeFileSync(file, JSON.stringify({ zookeeper: 'zk:2181', retrys: 3 }));
   const unknown = await runCli(['proxy', '--config', file, '--print-config']);
   t.is(unknown.code, 2);
