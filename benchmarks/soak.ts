@@ -258,7 +258,7 @@ async function main(): Promise<void> {
       '',
       '## The proxy over time (sampled after each fault; every sixth sample)',
       '',
-      '| at | RSS MiB | JS heap used MiB | descriptors | sockets | /dev/null (parked by fd-guard) |',
+      '| at | RSS MiB | JS heap used MiB | descriptors | sockets | /dev/null |',
       '|---|---|---|---|---|---|',
       ...samples.filter((_, i) => i % 6 === 0 || i === samples.length - 1).map((x) => `| ${x.at.toFixed(0)} s | ${x.rssMiB.toFixed(1)} | ${x.heapMiB.toFixed(1)} | ${x.fds} | ${x.sockets} | ${x.devNull} |`),
       '',

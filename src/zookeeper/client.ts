@@ -3,7 +3,6 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { parseConnectString, validatePath } from './connect-string.js';
 import { ZkError } from './errors.js';
-import { parkFreedFds, parkLowestFreeFd, socketFds } from './fd-guard.js';
 
 const require = createRequire(import.meta.url);
 
@@ -142,7 +141,6 @@ export class ZkClient extends EventEmitter {
       if (this.#state === 'connected') this.#setState('disconnected');
     });
     binding.on('close', (_self: unknown, code: number) => {
-      if (code !== 0) parkLowestFreeFd(); // closed natively (expiry): see fd-guard.ts
       this.#setState(code === EXPIRED_STATE ? 'expired' : code === AUTH_FAILED_STATE ? 'auth_failed' : 'closed');
     });
     // The binding re-emits native errors as 'error'; never let one go unhandled.
@@ -336,9 +334,7 @@ export class ZkClient extends EventEmitter {
   /** Ends the session: its ephemeral nodes go at once. Safe to call more than once. */
   async close(): Promise<void> {
     if (this.#state === 'closed' || this.#state === 'expired' || this.#state === 'auth_failed') return;
-    const before = socketFds();
     this.#binding.close();
-    parkFreedFds(before);
     this.#setState('closed');
   }
 }

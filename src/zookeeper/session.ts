@@ -134,8 +134,8 @@ export class ZkSession extends EventEmitter {
       const maxDelay = this.#options.maxRetryDelayMs ?? 5000;
       while (!this.#closed) {
         try {
-          // Short attempts: a new handle can hit a native connect stall (see fd-guard.ts) that
-          // closing it and trying again clears.
+          // Short attempts: a new session that cannot connect now (a member down) is closed
+          // and tried again with backoff, so a member back meanwhile is found soon.
           const attemptMs = Math.min(this.#options.connectTimeoutMs ?? 10_000, 3000);
           const client = await this.#connect({ ...this.#options, connectTimeoutMs: attemptMs });
           if (this.#closed) {
