@@ -139,6 +139,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
       zookeeper: config.zookeeper,
       services: eagerServices(config),
       roots: serviceRoots(config),
+      resyncJitterMs: config.resyncJitterMs,
       basePath: config.basePath,
       layout: config.layout,
       keepLastOnEmpty: config.keepLastOnEmpty,

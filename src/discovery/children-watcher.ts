@@ -44,6 +44,12 @@ export interface ChildrenWatcherDeps {
   readonly onSnapshot: (snapshot: ChildrenSnapshot) => void;
   /** Bounds data reads in flight across watchers (none: unbounded). */
   readonly limiter?: Limiter;
+  /**
+   * How long to wait before re-reading after a new session (resync jitter: thousands of
+   * sidecars whose sessions expired together must not re-read at once). Not asked before the
+   * first snapshot: a first read is never delayed.
+   */
+  readonly resyncDelayMs?: () => number;
 }
 
 export interface ChildrenWatcherStats {
@@ -51,6 +57,8 @@ export interface ChildrenWatcherStats {
   readonly dataReads: number;
   readonly maxSyncsInFlight: number;
   readonly failedSyncs: number;
+  /** When the last sync started (ms since the epoch; 0: never). */
+  readonly lastSyncStartedAt: number;
 }
 
 /**
@@ -85,6 +93,10 @@ export class ChildrenWatcher {
   #inFlight = 0;
   #maxInFlight = 0;
   #failedSyncs = 0;
+  #lastSyncStartedAt = 0;
+  #delivered = false;
+  #resyncTimer: NodeJS.Timeout | undefined;
+  readonly #resyncDelayMs: (() => number) | undefined;
   readonly #onSession = (client: ZkClient) => this.#resetFor(client);
   readonly #onConnected = () => this.sync();
 
@@ -96,6 +108,7 @@ export class ChildrenWatcher {
     this.#logger = deps.logger;
     this.#onSnapshot = deps.onSnapshot;
     this.#limiter = deps.limiter;
+    this.#resyncDelayMs = deps.resyncDelayMs;
   }
 
   /** Starts watching; snapshots arrive through onSnapshot. */
@@ -109,12 +122,13 @@ export class ChildrenWatcher {
   close(): void {
     this.#closed = true;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    if (this.#resyncTimer) clearTimeout(this.#resyncTimer);
     this.#session.off('session', this.#onSession);
     this.#session.off('connected', this.#onConnected);
   }
 
   stats(): ChildrenWatcherStats {
-    return { syncs: this.#syncs, dataReads: this.#dataReads, maxSyncsInFlight: this.#maxInFlight, failedSyncs: this.#failedSyncs };
+    return { syncs: this.#syncs, dataReads: this.#dataReads, maxSyncsInFlight: this.#maxInFlight, failedSyncs: this.#failedSyncs, lastSyncStartedAt: this.#lastSyncStartedAt };
   }
 
   /** A new session has no watches: re-arm all and re-read every child's data. */
@@ -124,7 +138,15 @@ export class ChildrenWatcher {
     this.#existsWatchArmed = false;
     this.#dataWatched.clear();
     for (const name of this.#names) this.#stale.add(name);
-    this.sync();
+    // The last snapshot is served meanwhile; a watcher that has none yet reads at once.
+    const delayMs = this.#delivered ? this.#resyncDelayMs?.() ?? 0 : 0;
+    if (delayMs <= 0) return this.sync();
+    if (this.#resyncTimer) clearTimeout(this.#resyncTimer);
+    this.#resyncTimer = setTimeout(() => {
+      this.#resyncTimer = undefined;
+      this.sync();
+    }, delayMs);
+    this.#resyncTimer.unref();
   }
 
   /** Runs a sync now, or once more after the one in flight. */
@@ -145,6 +167,7 @@ export class ChildrenWatcher {
       if (client && !this.#closed) {
         this.#inFlight += 1;
         this.#maxInFlight = Math.max(this.#maxInFlight, this.#inFlight);
+        this.#lastSyncStartedAt = Date.now();
         try {
           await this.#syncOnce(client);
         } catch (err) {
@@ -209,6 +232,7 @@ export class ChildrenWatcher {
       }
       this.#names.clear();
       this.#stale.clear();
+      this.#delivered = true;
       this.#onSnapshot({ kind: 'missing' });
       return;
     }
@@ -253,6 +277,7 @@ export class ChildrenWatcher {
     }));
     // `names` now holds exactly the listed children that were read (a child whose read failed
     // keeps its last data with the consumer, or stays out until read).
+    this.#delivered = true;
     this.#onSnapshot({ kind: 'children', names: this.#names, changed, removed });
     if (transientFailure) throw transientFailure;
   }

@@ -32,6 +32,12 @@ export interface DiscoveryOptions {
   readonly auth?: readonly ZkAuth[];
   /** The native C client's own log level on stderr (0 off ... 4 debug). */
   readonly nativeLogLevel?: number;
+  /**
+   * After a new session, re-reads spread over up to this long (default 2000; 0: all at once),
+   * scaled down for few watches (RESYNC_JITTER_PER_WATCH_MS each), so that sidecars whose
+   * sessions expired together do not re-read at once. The last table is served meanwhile.
+   */
+  readonly resyncJitterMs?: number;
 }
 
 export interface DiscoveryDeps {
@@ -40,7 +46,12 @@ export interface DiscoveryDeps {
   readonly session?: ZkSession;
   /** Refuses instance addresses (AddressPolicy): skipped and counted as `forbidden_address`. */
   readonly addressRefusal?: AddressRefusal;
+  /** Uniform numbers in [0, 1) for the resync jitter (tests fix it). */
+  readonly random?: () => number;
 }
+
+/** The resync window grows by this much per watch, up to resyncJitterMs: one service waits at most 50 ms. */
+export const RESYNC_JITTER_PER_WATCH_MS = 50;
 
 export interface DiscoveryStats {
   readonly session: ZkSessionStats;
@@ -100,6 +111,13 @@ export class Discovery extends EventEmitter implements InstanceSource {
   readonly #seeded = new Set<string>();
   /** Services watched from the start (`services`, or what a reload set). */
   #eager: Set<string>;
+  readonly #random: () => number;
+  /** A watcher's wait before re-reading after a new session: uniform over the jitter window. */
+  readonly #resyncDelay = (): number => {
+    const watches = 1 + this.#caches.size + this.#sequentialRoots.size;
+    const windowMs = Math.min(this.#options.resyncJitterMs ?? 2000, RESYNC_JITTER_PER_WATCH_MS * watches);
+    return windowMs > 0 ? Math.floor(this.#random() * windowMs) : 0;
+  };
   /** Services with a root of their own (see DiscoveryOptions.roots). */
   readonly #roots: ReadonlyMap<string, { readonly basePath: string; readonly layout: Layout }>;
   /** One watcher per other sequential base path, feeding the caches of the services there. */
@@ -109,6 +127,7 @@ export class Discovery extends EventEmitter implements InstanceSource {
     super();
     this.#options = options;
     this.#eager = new Set(options.services ?? []);
+    this.#random = deps.random ?? Math.random;
     this.#roots = new Map(Object.entries(options.roots ?? {}).filter(([service]) => isValidServiceName(service)));
     this.basePath = options.basePath ?? '/providers';
     this.layout = options.layout ?? 'nested';
@@ -145,7 +164,7 @@ export class Discovery extends EventEmitter implements InstanceSource {
     if (!this.#session.client) await this.#session.start();
     this.#baseWatcher = new ChildrenWatcher(
       { path: this.basePath, readData: this.layout === 'sequential' },
-      { session: this.#session, logger: this.#logger, limiter: this.#limiter, onSnapshot: (s) => this.#onBaseSnapshot(s) },
+      { session: this.#session, logger: this.#logger, limiter: this.#limiter, resyncDelayMs: this.#resyncDelay, onSnapshot: (s) => this.#onBaseSnapshot(s) },
     );
     this.#baseWatcher.start();
     for (const service of [...this.#eager, ...this.#seeded, ...this.#roots.keys()]) this.#cache(service);
@@ -243,7 +262,7 @@ export class Discovery extends EventEmitter implements InstanceSource {
       const owner = cache;
       cache.watcher = new ChildrenWatcher(
         { path: watchedParent(root.basePath, root.layout, service), readData: true },
-        { session: this.#session, logger: this.#logger, limiter: this.#limiter, onSnapshot: (snapshot) => owner.apply(snapshot) },
+        { session: this.#session, logger: this.#logger, limiter: this.#limiter, resyncDelayMs: this.#resyncDelay, onSnapshot: (snapshot) => owner.apply(snapshot) },
       );
       cache.watcher.start();
     }
@@ -322,7 +341,7 @@ export class Discovery extends EventEmitter implements InstanceSource {
     const watcher = new ChildrenWatcher(
       { path: basePath, readData: true },
       {
-        session: this.#session, logger: this.#logger, limiter: this.#limiter,
+        session: this.#session, logger: this.#logger, limiter: this.#limiter, resyncDelayMs: this.#resyncDelay,
         onSnapshot: (snapshot) => {
           const services = new Set(here());
           if (snapshot.kind === 'missing') {
@@ -343,14 +362,23 @@ export class Discovery extends EventEmitter implements InstanceSource {
     watcher.start();
   }
 
+  /** Every watch's path and when its last read started (diagnostics: the resync jitter's spread). */
+  syncStarts(): { readonly path: string; readonly at: number }[] {
+    return this.#watchers().map((w) => ({ path: w.path, at: w.stats().lastSyncStartedAt }));
+  }
+
+  #watchers(): ChildrenWatcher[] {
+    const all = [this.#baseWatcher, ...this.#sequentialRoots.values(), ...[...this.#caches.values()].map((c) => c.watcher)];
+    return all.filter((w): w is ChildrenWatcher => w !== undefined);
+  }
+
   stats(): DiscoveryStats {
     const session = this.#session.stats();
     const table = this.table.stats();
     let syncs = 0;
     let dataReads = 0;
     let maxInFlight = 0;
-    for (const watcher of [this.#baseWatcher, ...[...this.#caches.values()].map((c) => c.watcher)]) {
-      if (!watcher) continue;
+    for (const watcher of this.#watchers()) {
       const s = watcher.stats();
       syncs += s.syncs;
       dataReads += s.dataReads;

@@ -1,0 +1,80 @@
+// Resync jitter: after a new session, a discovery client with many watches spreads its re-reads
+// over the window instead of re-reading all at once; a first read is never delayed.
+import test from 'ava';
+import { createDiscovery, type Discovery, type DiscoveryOptions } from '../../src/discovery/discovery.js';
+import { silentLogger } from '../../src/log.js';
+import { waitFor } from '../helpers/wait.js';
+import { zookeeperSuite } from '../helpers/suite.js';
+import { expireSession, uniquePath } from '../helpers/zk.js';
+
+const suite = zookeeperSuite(test);
+
+async function withServices(count: number, options: Partial<DiscoveryOptions>): Promise<{ d: Discovery; base: string; services: string[] }> {
+  const base = uniquePath('providers');
+  const services = Array.from({ length: count }, (_, i) => `s${i}`);
+  for (const [i, s] of services.entries()) {
+    await suite.zk.mkdirp(`${base}/${s}`);
+    await suite.zk.create(`${base}/${s}/a`, JSON.stringify({ host: '127.0.0.1', port: 9000 + i }), { ephemeral: true });
+  }
+  await suite.zk.mkdirp(`${base}/later`);
+  await suite.zk.create(`${base}/later/a`, JSON.stringify({ host: '127.0.0.1', port: 8999 }), { ephemeral: true });
+  const d = createDiscovery({ zookeeper: suite.server.connectString, basePath: base, services, sessionTimeoutMs: 4000, ...options }, { logger: silentLogger() });
+  suite.defer(() => d.close());
+  await d.start();
+  await d.ready();
+  return { d, base, services };
+}
+
+/** Expires the session; resolves with when the new one began and every watch's first read on it. */
+async function resyncAfterExpiry(d: Discovery): Promise<{ at: number; starts: number[] }> {
+  const before = d.session.stats().expiries;
+  // Before the expiry: the new session may re-read before expireSession() has seen it end.
+  const at = Date.now();
+  await expireSession(suite.server.connectString, d.session.client!);
+  await waitFor('the new session', () => d.session.stats().expiries > before && d.session.stats().state === 'connected', 10_000);
+  const starts = await waitFor('every watch read again', () => {
+    const all = d.syncStarts().map((s) => s.at);
+    return all.every((s) => s >= at) ? all : undefined;
+  }, 10_000);
+  return { at, starts };
+}
+
+test('40 services: after an expiry the re-reads spread over the 2 s window, the table served meanwhile; a first read is not delayed', async (t) => {
+  const { d, services } = await withServices(40, { resyncJitterMs: 2000 });
+  const before = d.session.stats().expiries;
+  const expiring = Date.now();
+  const expired = expireSession(suite.server.connectString, d.session.client!);
+  // A service no one asked for yet, asked as the session is lost: its first read goes at once.
+  await expired;
+  const asked = Date.now();
+  await waitFor('the new session', () => d.session.stats().expiries > before && d.session.stats().state === 'connected', 10_000);
+  const resolved = await d.resolve('later');
+  const firstReadMs = Date.now() - asked;
+  t.is(resolved.kind, 'instances');
+  const starts = await waitFor('every watch read again', () => {
+    const all = d.syncStarts().map((s) => s.at);
+    return all.every((s) => s >= expiring) ? all : undefined;
+  }, 10_000);
+  const spread = Math.max(...starts) - Math.min(...starts);
+  t.log(`${starts.length} watches re-read over ${spread} ms (window 2000 ms); the first read of a new service took ${firstReadMs} ms`);
+  t.true(spread >= 1000, 'spread over the window, not at once');
+  t.true(Math.max(...starts) - expiring <= 2000 + 2500, 'within the window (plus the expiry and the new session\'s connect)');
+  for (const s of services) t.is(d.instances(s)?.length, 1, 'served throughout');
+  t.true(firstReadMs < 1500, 'not held back by the jitter');
+});
+
+test('--resync-jitter 0: every watch re-reads at once', async (t) => {
+  const { d } = await withServices(20, { resyncJitterMs: 0 });
+  const { starts } = await resyncAfterExpiry(d);
+  const spread = Math.max(...starts) - Math.min(...starts);
+  t.log(`${starts.length} watches re-read over ${spread} ms`);
+  t.true(spread < 500);
+});
+
+test('few services: the window shrinks (50 ms per watch)', async (t) => {
+  const { d } = await withServices(2, { resyncJitterMs: 2000 });
+  const { starts } = await resyncAfterExpiry(d);
+  const spread = Math.max(...starts) - Math.min(...starts);
+  t.log(`3 watches re-read over ${spread} ms`);
+  t.true(spread <= 150 + 50, 'at most 150 ms of jitter for three watches');
+});
