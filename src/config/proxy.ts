@@ -200,7 +200,7 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('access-log', 'accessLog', parseAccessLog, 'off', 'off, stdout, stderr or a file: one JSON line per finished request, written in batches; a file is reopened on SIGUSR1 (logrotate)'),
   spec('access-log-query', 'accessLogQuery', parseBoolean, 'false', "keep the query string in the access log's path (it may carry tokens)", { boolean: true }),
   spec('state-file', 'stateFile', parseStateFile, '', 'keep the table in this file (atomically, at most once a second); serve from it when ZooKeeper is unreachable at start'),
-  spec('resync-jitter', 'resyncJitterMs', parseDurationOrZeroMs, '2s', 'after a new ZooKeeper session, spread the re-reads over up to this long (50 ms per watch at most), serving the last table meanwhile; 0: at once'),
+  spec('resync-jitter', 'resyncJitterMs', parseDurationOrZeroMs, '2s', 'after a new ZooKeeper session, spread the re-reads over up to this long (250 ms per watch at most), serving the last table meanwhile; 0: at once'),
   spec('state-max-age', 'stateMaxAgeMs', parseDurationMs, '24h', 'a --state-file older than this is ignored'),
   spec('http-engine', 'httpEngine', oneOf(['zkroute', 'node'] as const), 'zkroute', 'HTTP/1.1 on both ends: zkroute (its own strict parser, server and upstream pools) or node (Node http + undici)'),
   spec('preserve-host', 'preserveHost', parseBoolean, 'false', "send the caller's Host header instead of the instance's host:port", { boolean: true }),

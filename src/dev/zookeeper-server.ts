@@ -59,7 +59,8 @@ export interface ZooKeeperServerOptions {
 interface MemberConfig {
   readonly id: number;
   readonly clientPort: number;
-  readonly peers: readonly { id: number; quorumPort: number; electionPort: number }[];
+  /** Observers serve reads and watches, forward writes, and do not vote. */
+  readonly peers: readonly { id: number; quorumPort: number; electionPort: number; observer?: boolean }[];
 }
 
 /** One real ZooKeeper server process (standalone, or one member of an ensemble). */
@@ -88,14 +89,18 @@ export class ZooKeeperServer {
       'clientPortAddress=127.0.0.1',
       'admin.enableServer=false',
       '4lw.commands.whitelist=srvr,ruok,cons,stat,wchc,wchs,mntr,wchp',
+      // Every client here comes from 127.0.0.1: the default of 60 per address would cap the
+      // sessions a scale run (hundreds of sidecars) can open.
+      'maxClientCnxns=0',
       `minSessionTimeout=${2 * this.#options.tickTimeMs}`,
       `maxSessionTimeout=${this.#options.maxSessionTimeoutMs}`,
       'autopurge.purgeInterval=0',
       'reconfigEnabled=false',
     ];
     for (const peer of member.peers) {
-      lines.push(`server.${peer.id}=127.0.0.1:${peer.quorumPort}:${peer.electionPort}`);
+      lines.push(`server.${peer.id}=127.0.0.1:${peer.quorumPort}:${peer.electionPort}${peer.observer ? ':observer' : ''}`);
     }
+    if (member.peers.find((p) => p.id === member.id)?.observer) lines.push('peerType=observer');
     writeFileSync(this.#configFile, `${lines.join('\n')}\n`);
     const dataPath = path.join(this.dataDir, 'data');
     mkdirSync(dataPath, { recursive: true });
@@ -239,9 +244,11 @@ export class ZooKeeperEnsemble {
     this.members = members;
   }
 
-  static async start(size = 3, options: ZooKeeperServerOptions = {}): Promise<ZooKeeperEnsemble> {
-    const ports = await freePorts(size * 3);
-    const peers = Array.from({ length: size }, (_, i) => ({ id: i + 1, quorumPort: ports[size + i]!, electionPort: ports[2 * size + i]! }));
+  /** `size` voting members, then `observers` observers (members too: `members` lists all). */
+  static async start(size = 3, options: ZooKeeperServerOptions = {}, observers = 0): Promise<ZooKeeperEnsemble> {
+    const total = size + observers;
+    const ports = await freePorts(total * 3);
+    const peers = Array.from({ length: total }, (_, i) => ({ id: i + 1, quorumPort: ports[total + i]!, electionPort: ports[2 * total + i]!, observer: i >= size }));
     const members = peers.map((peer, i) => ZooKeeperServer.create({ id: peer.id, clientPort: ports[i]!, peers }, options));
     const ensemble = new ZooKeeperEnsemble(members);
     try {

@@ -50,8 +50,8 @@ export interface DiscoveryDeps {
   readonly random?: () => number;
 }
 
-/** The resync window grows by this much per watch, up to resyncJitterMs: one service waits at most 50 ms. */
-export const RESYNC_JITTER_PER_WATCH_MS = 50;
+/** The resync window grows by this much per watch, up to resyncJitterMs: one service (two watches) waits at most 500 ms. */
+export const RESYNC_JITTER_PER_WATCH_MS = 250;
 
 export interface DiscoveryStats {
   readonly session: ZkSessionStats;

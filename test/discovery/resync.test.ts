@@ -71,10 +71,10 @@ test('--resync-jitter 0: every watch re-reads at once', async (t) => {
   t.true(spread < 500);
 });
 
-test('few services: the window shrinks (50 ms per watch)', async (t) => {
+test('few services: the window shrinks (250 ms per watch)', async (t) => {
   const { d } = await withServices(2, { resyncJitterMs: 2000 });
   const { starts } = await resyncAfterExpiry(d);
   const spread = Math.max(...starts) - Math.min(...starts);
   t.log(`3 watches re-read over ${spread} ms`);
-  t.true(spread <= 150 + 50, 'at most 150 ms of jitter for three watches');
+  t.true(spread <= 750 + 50, 'at most 750 ms of jitter for three watches');
 });

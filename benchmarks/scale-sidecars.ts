@@ -1,0 +1,109 @@
+// One process of simulated sidecars for bench:scale: N real Discovery clients, each with its own
+// ZooKeeper session, watching the same services; driven by the parent over IPC.
+import { performance } from 'node:perf_hooks';
+import { createDiscovery, type Discovery } from '../src/discovery/discovery.js';
+import type { Instance, SetDelta } from '../src/discovery/provider-table.js';
+import { silentLogger } from '../src/log.js';
+import { connectZk } from '../src/zookeeper/client.js';
+
+type Command =
+  | { cmd: 'start'; count: number; zookeeper: string; services: string[]; watched: string; jitterMs: number; sessionTimeoutMs: number }
+  | { cmd: 'report' }
+  | { cmd: 'expire' }
+  | { cmd: 'resynced'; since: number }
+  | { cmd: 'stop' };
+
+const now = () => performance.timeOrigin + performance.now();
+const sidecars: Discovery[] = [];
+/** id|add or id|del -> when each sidecar saw it. */
+let seen = new Map<string, number[]>();
+let zookeeper = '';
+
+const send = (message: unknown) => process.send!(message);
+
+process.on('message', (raw: unknown) => {
+  const m = raw as Command;
+  void (async () => {
+    switch (m.cmd) {
+      case 'start': {
+        zookeeper = m.zookeeper;
+        const rssBefore = process.memoryUsage().rss;
+        const cpuBefore = process.cpuUsage();
+        for (let i = 0; i < m.count; i += 25) {
+          await Promise.all(Array.from({ length: Math.min(25, m.count - i) }, async () => {
+            const d = createDiscovery({ zookeeper: m.zookeeper, services: m.services, sessionTimeoutMs: m.sessionTimeoutMs, resyncJitterMs: m.jitterMs, connectTimeoutMs: 30_000 }, { logger: silentLogger() });
+            d.on('change', (service: string, _instances: readonly Instance[], delta: SetDelta) => {
+              if (service !== m.watched) return;
+              const at = now();
+              const added = new Set(delta.added.map((x) => x.uid));
+              const removed = new Set(delta.removed.map((x) => x.uid));
+              for (const x of delta.added) if (!removed.has(x.uid)) push(`${x.id}|add`, at);
+              for (const x of delta.removed) if (!added.has(x.uid)) push(`${x.id}|del`, at);
+            });
+            await d.start();
+            await d.ready(30_000);
+            sidecars.push(d);
+          }));
+        }
+        const cpu = process.cpuUsage(cpuBefore);
+        send({ ready: true, rssBefore, rssAfter: process.memoryUsage().rss, loadCpuUs: cpu.user + cpu.system });
+        return;
+      }
+      case 'report': {
+        const cpu = process.cpuUsage();
+        send({ report: [...seen], cpuUs: cpu.user + cpu.system, rss: process.memoryUsage().rss });
+        seen = new Map();
+        return;
+      }
+      case 'expire': {
+        // Every session at once (the ZooKeeper FAQ's way: a twin handle closes it), then wait
+        // until every sidecar has a new session and every watch has read again.
+        const at = now();
+        const before = sidecars.map((d) => d.session.stats().expiries);
+        await Promise.all(sidecars.map(async (d) => {
+          const client = d.session.client!;
+          try {
+            const twin = await connectZk({ connectString: zookeeper, session: { id: client.sessionId, password: client.sessionPassword }, sessionTimeoutMs: client.sessionTimeoutMs, connectTimeoutMs: 30_000 });
+            await twin.close();
+          } catch {
+            // the session ended anyway
+          }
+        }));
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          const done = sidecars.every((d, i) => d.session.stats().expiries > before[i]! && d.session.stats().state === 'connected' && d.syncStarts().every((s) => s.at >= at));
+          if (done || Date.now() > deadline) {
+            send({ expired: true, at, convergedAt: done ? Math.max(...sidecars.flatMap((d) => d.syncStarts().map((s) => s.at))) : undefined });
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      case 'resynced': {
+        // After this process was stopped past the session timeout: wait until every sidecar
+        // has a new session and every watch has read again.
+        const deadline = Date.now() + 120_000;
+        for (;;) {
+          const done = sidecars.every((d) => d.session.stats().state === 'connected' && d.session.stats().expiries > 0 && d.syncStarts().every((s) => s.at >= m.since));
+          if (done || Date.now() > deadline) {
+            send({ resynced: true, convergedAt: done ? Math.max(...sidecars.flatMap((d) => d.syncStarts().map((s) => s.at))) : undefined, expiries: sidecars.reduce((n, d) => n + d.session.stats().expiries, 0) });
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      case 'stop':
+        await Promise.all(sidecars.map((d) => d.close()));
+        send({ stopped: true });
+        process.exit(0);
+    }
+  })();
+});
+
+function push(key: string, at: number): void {
+  let list = seen.get(key);
+  if (!list) seen.set(key, (list = []));
+  list.push(at);
+}
+
+send({ hello: true });

@@ -1,0 +1,247 @@
+// bench:scale: zkroute's cost on a ZooKeeper ensemble as the fleet grows. W simulated sidecars
+// (real Discovery clients, one session each, several per process) watch S services on a
+// three-server ensemble (optionally with observers); a rolling deploy of a 100-instance service,
+// then every session expired at once, without and with resync jitter. Figures come from the
+// servers' own counters (mntr, wchs), not from ours.
+// Usage: npm run bench:scale [-- --sidecars 10,100,500] [-- --observers 2] [-- --processes 4]
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { fourLetterWord, ZooKeeperEnsemble } from '../src/dev/zookeeper-server.js';
+import { connectZk, type ZkClient } from '../src/zookeeper/client.js';
+import { median, percentile } from './lib.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values: opts } = parseArgs({ options: {
+  sidecars: { type: 'string', default: '10,100,500' },
+  observers: { type: 'string', default: '0' },
+  processes: { type: 'string', default: '4' },
+  instances: { type: 'string', default: '100' },
+  services: { type: 'string', default: '5' },
+  out: { type: 'string', default: path.join(ROOT, 'benchmarks/results') },
+} });
+const FLEETS = opts.sidecars.split(',').map(Number);
+const OBSERVERS = Number(opts.observers);
+const PROCESSES = Number(opts.processes);
+const I = Number(opts.instances);
+const S = Number(opts.services);
+const SESSION_TIMEOUT_MS = 10_000;
+const log = (msg: string) => process.stderr.write(`bench:scale: ${msg}\n`);
+const now = () => performance.timeOrigin + performance.now();
+
+/** One mntr figure summed over the members. */
+async function mntr(ensemble: ZooKeeperEnsemble, key: string): Promise<number> {
+  let total = 0;
+  for (const m of ensemble.members) {
+    const text = await fourLetterWord(m.clientPort, 'mntr', 3000);
+    const line = text.split('\n').find((l) => l.startsWith(`${key}\t`));
+    total += Number(line?.split('\t')[1] ?? 0);
+  }
+  return total;
+}
+
+/** Watches per member (wchs: "... Total watches:N"). */
+async function watchesPerMember(ensemble: ZooKeeperEnsemble): Promise<number[]> {
+  return Promise.all(ensemble.members.map(async (m) => Number(/Total watches:(\d+)/.exec(await fourLetterWord(m.clientPort, 'wchs', 3000))?.[1] ?? 0)));
+}
+
+interface Child {
+  proc: ChildProcess;
+  ask<T>(message: unknown, key: string): Promise<T>;
+}
+
+const allChildren: ChildProcess[] = [];
+
+function startChild(): Promise<Child> {
+  const proc = fork(path.join(ROOT, 'benchmarks/scale-sidecars.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ask = <T>(message: unknown, key: string) => new Promise<T>((resolve, reject) => {
+    const on = (reply: Record<string, unknown>) => {
+      if (key in reply) {
+        proc.off('message', on);
+        proc.off('exit', gone);
+        resolve(reply as T);
+      }
+    };
+    const gone = (code: number | null) => reject(new Error(`a sidecar process exited (${code}) while asked ${JSON.stringify(message)}`));
+    proc.on('message', on);
+    proc.once('exit', gone);
+    proc.send(message as object);
+  });
+  allChildren.push(proc);
+  return new Promise((resolve) => proc.once('message', () => resolve({ proc, ask })));
+}
+
+interface FleetResult {
+  w: number;
+  perChangePerSidecar: number;
+  changes: number;
+  watches: number[];
+  propagationP50: number;
+  propagationP99: number;
+  cpuUsPerEvent: number;
+  memoryKiBPerSession: number;
+  storm: Record<'off' | 'on', { peakPerSec: number; convergeMs: number | undefined }>;
+}
+
+async function fleet(ensemble: ZooKeeperEnsemble, zk: ZkClient, w: number, jitterMs: number, base: string): Promise<{ children: Child[]; rssPerSession: number }> {
+  const children = await Promise.all(Array.from({ length: Math.min(PROCESSES, w) }, () => startChild()));
+  const services = [`${base}-deploy`, ...Array.from({ length: S - 1 }, (_, k) => `${base}-s${k}`)].map((p) => p.slice('/providers/'.length));
+  const per = children.map((_, i) => Math.floor(w / children.length) + (i < w % children.length ? 1 : 0));
+  const ready = await Promise.all(children.map((c, i) => c.ask<{ rssBefore: number; rssAfter: number }>({ cmd: 'start', count: per[i], zookeeper: ensemble.connectString, services, watched: services[0], jitterMs, sessionTimeoutMs: SESSION_TIMEOUT_MS }, 'ready')));
+  const rssPerSession = ready.reduce((n, r) => n + (r.rssAfter - r.rssBefore), 0) / w;
+  return { children, rssPerSession };
+}
+
+async function stopFleet(children: Child[]): Promise<void> {
+  await Promise.all(children.map((c) => c.ask({ cmd: 'stop' }, 'stopped').catch(() => {})));
+}
+
+/** Peak requests per second over 200 ms samples while `during` runs. */
+async function peakRate(ensemble: ZooKeeperEnsemble, during: Promise<unknown>): Promise<number> {
+  let done = false;
+  void during.finally(() => (done = true));
+  let last = await mntr(ensemble, 'zk_packets_received');
+  let lastAt = now();
+  let peak = 0;
+  while (!done) {
+    await sleep(200);
+    const v = await mntr(ensemble, 'zk_packets_received');
+    const at = now();
+    peak = Math.max(peak, ((v - last) * 1000) / (at - lastAt));
+    last = v;
+    lastAt = at;
+  }
+  return peak;
+}
+
+async function main(): Promise<void> {
+  log(`ensemble: 3 members${OBSERVERS ? ` + ${OBSERVERS} observers` : ''}; fleets ${FLEETS.join(', ')}; ${PROCESSES} processes; S=${S}, I=${I}`);
+  const ensemble = await ZooKeeperEnsemble.start(3, { maxSessionTimeoutMs: 60_000 }, OBSERVERS);
+  const zk = await connectZk({ connectString: ensemble.connectString });
+  const results: FleetResult[] = [];
+  try {
+    for (const w of FLEETS) {
+      const base = `/providers/scale${w}`;
+      for (let k = 0; k < S - 1; k++) {
+        await zk.mkdirp(`${base}-s${k}`);
+        for (let j = 0; j < 3; j++) await zk.create(`${base}-s${k}/i${j}`, JSON.stringify({ host: '127.0.0.1', port: 7000 + j }));
+      }
+      await zk.mkdirp(`${base}-deploy`);
+      for (let j = 0; j < I; j++) await zk.create(`${base}-deploy/v1-${j}`, JSON.stringify({ host: '127.0.0.1', port: 10_000 + j }));
+
+      // --- a fleet with resync jitter on: load, quiet window, rolling deploy ------------------
+      log(`W=${w}: starting sidecars`);
+      const { children, rssPerSession } = await fleet(ensemble, zk, w, 2000, base);
+      const watches = await watchesPerMember(ensemble);
+      await Promise.all(children.map((c) => c.ask({ cmd: 'report' }, 'report')));
+      const q0 = await mntr(ensemble, 'zk_packets_received');
+      const quietMs = 5000;
+      await sleep(quietMs);
+      const pingPerMs = ((await mntr(ensemble, 'zk_packets_received')) - q0) / quietMs;
+      const cpu0 = await Promise.all(children.map((c) => c.ask<{ cpuUs: number }>({ cmd: 'report' }, 'report')));
+      const p0 = await mntr(ensemble, 'zk_packets_received');
+      const t0 = now();
+      const changedAt = new Map<string, number>();
+      // Each instance in turn: deregister, then register its successor (two changes).
+      for (let j = 0; j < I; j++) {
+        changedAt.set(`v1-${j}|del`, now());
+        await zk.delete(`${base}-deploy/v1-${j}`);
+        await sleep(20);
+        changedAt.set(`v2-${j}|add`, now());
+        await zk.create(`${base}-deploy/v2-${j}`, JSON.stringify({ host: '127.0.0.1', port: 20_000 + j }));
+        await sleep(20);
+      }
+      // Every sidecar must see every change: collect until all are in (or 60 s), laggards included.
+      const changes = 2 * I;
+      const expected = changes * w;
+      const delays: number[] = [];
+      const cpuAfter: number[] = children.map(() => 0);
+      const waitUntil = now() + 60_000;
+      for (;;) {
+        await sleep(1000);
+        const reports = await Promise.all(children.map((c) => c.ask<{ report: [string, number[]][]; cpuUs: number }>({ cmd: 'report' }, 'report')));
+        reports.forEach((r, i) => (cpuAfter[i] = r.cpuUs));
+        for (const r of reports) for (const [key, times] of r.report) {
+          const at = changedAt.get(key);
+          if (at !== undefined) for (const t of times) delays.push(t - at);
+        }
+        if (delays.length >= expected || now() > waitUntil) break;
+      }
+      const elapsed = now() - t0;
+      const packets = (await mntr(ensemble, 'zk_packets_received')) - p0 - pingPerMs * elapsed;
+      delays.sort((a, b) => a - b);
+      const cpuUs = cpuAfter.reduce((n, c, i) => n + c - cpu0[i]!.cpuUs, 0);
+      log(`W=${w}: ${Math.round(packets)} requests net of pings (${(pingPerMs * 1000).toFixed(0)}/s), ${delays.length}/${expected} sightings, p50 ${percentile(delays, 0.5).toFixed(1)} ms, p99 ${percentile(delays, 0.99).toFixed(1)} ms`);
+
+      // --- the storm: every session expired at once, jitter on (this fleet), then off -------
+      const storm: FleetResult['storm'] = { on: { peakPerSec: 0, convergeMs: undefined }, off: { peakPerSec: 0, convergeMs: undefined } };
+      // Every sidecar process stopped past the session timeout (a partition of the fleet): the
+      // ensemble expires every session; on SIGCONT each finds its session gone and opens another.
+      const expireAll = async (fleetChildren: Child[]) => {
+        const since = now();
+        for (const c of fleetChildren) c.proc.kill('SIGSTOP');
+        await sleep(SESSION_TIMEOUT_MS + 4000);
+        const resumed = now();
+        const answers = fleetChildren.map((c) => c.ask<{ convergedAt?: number }>({ cmd: 'resynced', since }, 'resynced'));
+        for (const c of fleetChildren) c.proc.kill('SIGCONT');
+        const done = await Promise.all(answers);
+        return done.every((a) => a.convergedAt !== undefined) ? Math.max(...done.map((a) => a.convergedAt!)) - resumed : undefined;
+      };
+      {
+        let convergeMs: number | undefined;
+        const expiring = expireAll(children).then((ms) => (convergeMs = ms));
+        await sleep(SESSION_TIMEOUT_MS + 3000);
+        const peak = await peakRate(ensemble, expiring);
+        storm.on = { peakPerSec: peak, convergeMs };
+      }
+      await stopFleet(children);
+      const off = await fleet(ensemble, zk, w, 0, base);
+      {
+        let convergeMs: number | undefined;
+        const expiring = expireAll(off.children).then((ms) => (convergeMs = ms));
+        await sleep(SESSION_TIMEOUT_MS + 3000);
+        const peak = await peakRate(ensemble, expiring);
+        storm.off = { peakPerSec: peak, convergeMs };
+      }
+      await stopFleet(off.children);
+      log(`W=${w}: storm peak ${Math.round(storm.off.peakPerSec)}/s without jitter, ${Math.round(storm.on.peakPerSec)}/s with; converged ${storm.off.convergeMs?.toFixed(0)} / ${storm.on.convergeMs?.toFixed(0)} ms`);
+      results.push({
+        w, changes, perChangePerSidecar: packets / (changes * w), watches,
+        propagationP50: percentile(delays, 0.5), propagationP99: percentile(delays, 0.99),
+        cpuUsPerEvent: cpuUs / expected, memoryKiBPerSession: rssPerSession / 1024, storm,
+      });
+    }
+  } finally {
+    for (const child of allChildren) child.kill('SIGKILL');
+    await zk.close().catch(() => {});
+    await ensemble.close();
+  }
+
+  const name = `${new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}-scale${OBSERVERS ? `-${OBSERVERS}obs` : ''}`;
+  const f = (n: number | undefined, d = 1) => (n === undefined ? 'did not converge in 60 s' : n.toFixed(d));
+  const md = [
+    `# zkroute at scale on one ensemble (${name})`, '',
+    `Machine: ${cpus().length} cores, Node ${process.version}. Command: \`npm run bench:scale -- --sidecars ${FLEETS.join(',')} --processes ${PROCESSES}${OBSERVERS ? ` --observers ${OBSERVERS}` : ''}\`.`,
+    `Ensemble: 3 voting members${OBSERVERS ? ` and ${OBSERVERS} observers (clients list every member)` : ''}, the test harness, on this machine. Each sidecar is a real Discovery client with its own session (${SESSION_TIMEOUT_MS / 1000} s timeout), watching S = ${S} services (one with I = ${I} instances, the others 3), ${PROCESSES} processes of sidecars.`,
+    `Rolling deploy: each of the ${I} instances deregistered, then its successor registered, 20 ms apart (${2 * I} changes). Requests: the members' \`zk_packets_received\` (mntr) during the deploy, less the session pings counted in a 5 s quiet window just before. Propagation: from just before each write was sent to each sidecar's table change, every change seen by every sidecar. Storm: every sidecar process stopped (SIGSTOP) for the session timeout plus 4 s, so the ensemble expires every session, then resumed: peak requests per second in 200 ms samples from just before the resume, and the time from the resume until every watch of every sidecar has read again on a new session, with --resync-jitter 2s (a window of 1.5 s for these 6 watches) and 0.`, '',
+    '| W sidecars | requests per change per sidecar | watches per member | propagation p50 / p99 ms | discovery CPU per event per sidecar, us | memory per session, KiB | storm peak req/s, jitter 0 / 2s | storm converged ms, jitter 0 / 2s | peak ratio |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...results.map((r) => `| ${r.w} | ${r.perChangePerSidecar.toFixed(2)} | ${r.watches.join(' / ')} | ${f(r.propagationP50)} / ${f(r.propagationP99)} | ${f(r.cpuUsPerEvent)} | ${f(r.memoryKiBPerSession, 0)} | ${Math.round(r.storm.off.peakPerSec)} / ${Math.round(r.storm.on.peakPerSec)} | ${f(r.storm.off.convergeMs, 0)} / ${f(r.storm.on.convergeMs, 0)} | ${(r.storm.off.peakPerSec / Math.max(1, r.storm.on.peakPerSec)).toFixed(1)}x |`),
+    '',
+  ].join('\n');
+  mkdirSync(opts.out, { recursive: true });
+  writeFileSync(path.join(opts.out, `${name}.md`), md);
+  process.stdout.write(md);
+  log(`wrote benchmarks/results/${name}.md`);
+  void median;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
