@@ -10,6 +10,7 @@ type Command =
   | { cmd: 'start'; count: number; zookeeper: string; services: string[]; watched: string; jitterMs: number; sessionTimeoutMs: number }
   | { cmd: 'report' }
   | { cmd: 'expire' }
+  | { cmd: 'count'; service: string }
   | { cmd: 'resynced'; since: number }
   | { cmd: 'stop' };
 
@@ -79,6 +80,9 @@ process.on('message', (raw: unknown) => {
           await new Promise((r) => setTimeout(r, 20));
         }
       }
+      case 'count':
+        send({ counts: sidecars.map((d) => d.instances(m.service)?.length ?? 0) });
+        return;
       case 'resynced': {
         // After this process was stopped past the session timeout: wait until every sidecar
         // has a new session and every watch has read again.

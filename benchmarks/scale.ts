@@ -85,6 +85,7 @@ interface FleetResult {
   propagationP99: number;
   cpuUsPerEvent: number;
   memoryKiBPerSession: number;
+  churn: { ops: number; perChangePerSidecar: number; convergeMs: number | undefined };
   storm: Record<'off' | 'on', { peakPerSec: number; convergeMs: number | undefined }>;
 }
 
@@ -178,6 +179,30 @@ async function main(): Promise<void> {
       const cpuUs = cpuAfter.reduce((n, c, i) => n + c - cpu0[i]!.cpuUs, 0);
       log(`W=${w}: ${Math.round(packets)} requests net of pings (${(pingPerMs * 1000).toFixed(0)}/s), ${delays.length}/${expected} sightings, p50 ${percentile(delays, 0.5).toFixed(1)} ms, p99 ${percentile(delays, 0.99).toFixed(1)} ms`);
 
+      // --- a churn burst: 100 create/delete pairs as fast as the writes go -------------------
+      const deployService = `${base}-deploy`.slice('/providers/'.length);
+      const c0 = await mntr(ensemble, 'zk_packets_received');
+      const churnStarted = now();
+      for (let k = 0; k < 100; k += 20) {
+        const batch = Array.from({ length: 20 }, (_, j) => `${base}-deploy/churn-${k + j}`);
+        await Promise.all(batch.map((p) => zk.create(p, JSON.stringify({ host: '127.0.0.1', port: 30_000 }))));
+        await Promise.all(batch.map((p) => zk.delete(p)));
+      }
+      const churnEnded = now();
+      let churnConverge: number | undefined;
+      while (now() - churnEnded < 60_000) {
+        const counts = (await Promise.all(children.map((c) => c.ask<{ counts: number[] }>({ cmd: 'count', service: deployService }, 'counts')))).flatMap((r) => r.counts);
+        if (counts.every((n) => n === I)) {
+          churnConverge = now() - churnEnded;
+          break;
+        }
+        await sleep(20);
+      }
+      const churnPackets = (await mntr(ensemble, 'zk_packets_received')) - c0 - pingPerMs * (now() - churnStarted);
+      await Promise.all(children.map((c) => c.ask({ cmd: 'report' }, 'report')));
+      const churn = { ops: 200, perChangePerSidecar: churnPackets / (200 * w), convergeMs: churnConverge };
+      log(`W=${w}: churn burst of 200 ops in ${(churnEnded - churnStarted).toFixed(0)} ms: ${churn.perChangePerSidecar.toFixed(2)} requests per change per sidecar, every sidecar back at ${I} instances ${churnConverge?.toFixed(0)} ms after`);
+
       // --- the storm: every session expired at once, jitter on (this fleet), then off -------
       const storm: FleetResult['storm'] = { on: { peakPerSec: 0, convergeMs: undefined }, off: { peakPerSec: 0, convergeMs: undefined } };
       // Every sidecar process stopped past the session timeout (a partition of the fleet): the
@@ -213,7 +238,7 @@ async function main(): Promise<void> {
       results.push({
         w, changes, perChangePerSidecar: packets / (changes * w), watches,
         propagationP50: percentile(delays, 0.5), propagationP99: percentile(delays, 0.99),
-        cpuUsPerEvent: cpuUs / expected, memoryKiBPerSession: rssPerSession / 1024, storm,
+        cpuUsPerEvent: cpuUs / expected, memoryKiBPerSession: rssPerSession / 1024, storm, churn,
       });
     }
   } finally {
@@ -228,10 +253,10 @@ async function main(): Promise<void> {
     `# zkroute at scale on one ensemble (${name})`, '',
     `Machine: ${cpus().length} cores, Node ${process.version}. Command: \`npm run bench:scale -- --sidecars ${FLEETS.join(',')} --processes ${PROCESSES}${OBSERVERS ? ` --observers ${OBSERVERS}` : ''}\`.`,
     `Ensemble: 3 voting members${OBSERVERS ? ` and ${OBSERVERS} observers (clients list every member)` : ''}, the test harness, on this machine. Each sidecar is a real Discovery client with its own session (${SESSION_TIMEOUT_MS / 1000} s timeout), watching S = ${S} services (one with I = ${I} instances, the others 3), ${PROCESSES} processes of sidecars.`,
-    `Rolling deploy: each of the ${I} instances deregistered, then its successor registered, 20 ms apart (${2 * I} changes). Requests: the members' \`zk_packets_received\` (mntr) during the deploy, less the session pings counted in a 5 s quiet window just before. Propagation: from just before each write was sent to each sidecar's table change, every change seen by every sidecar. Storm: every sidecar process stopped (SIGSTOP) for the session timeout plus 4 s, so the ensemble expires every session, then resumed: peak requests per second in 200 ms samples from just before the resume, and the time from the resume until every watch of every sidecar has read again on a new session, with --resync-jitter 2s (a window of 1.5 s for these 6 watches) and 0.`, '',
-    '| W sidecars | requests per change per sidecar | watches per member | propagation p50 / p99 ms | discovery CPU per event per sidecar, us | memory per session, KiB | storm peak req/s, jitter 0 / 2s | storm converged ms, jitter 0 / 2s | peak ratio |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...results.map((r) => `| ${r.w} | ${r.perChangePerSidecar.toFixed(2)} | ${r.watches.join(' / ')} | ${f(r.propagationP50)} / ${f(r.propagationP99)} | ${f(r.cpuUsPerEvent)} | ${f(r.memoryKiBPerSession, 0)} | ${Math.round(r.storm.off.peakPerSec)} / ${Math.round(r.storm.on.peakPerSec)} | ${f(r.storm.off.convergeMs, 0)} / ${f(r.storm.on.convergeMs, 0)} | ${(r.storm.off.peakPerSec / Math.max(1, r.storm.on.peakPerSec)).toFixed(1)}x |`),
+    `Rolling deploy: each of the ${I} instances deregistered, then its successor registered, 20 ms apart (${2 * I} changes). Requests: the members' \`zk_packets_received\` (mntr) during the deploy, less the session pings counted in a 5 s quiet window just before. Propagation: from just before each write was sent to each sidecar's table change, every change seen by every sidecar. Churn burst: 100 instances created and deleted in batches of 20, as fast as the writes go (200 changes); converged: every sidecar back at the deploy's ${I} instances. Storm: every sidecar process stopped (SIGSTOP) for the session timeout plus 4 s, so the ensemble expires every session, then resumed: peak requests per second in 200 ms samples from just before the resume, and the time from the resume until every watch of every sidecar has read again on a new session, with --resync-jitter 2s (a window of 1.5 s for these 6 watches) and 0.`, '',
+    '| W sidecars | requests per change per sidecar | watches per member | propagation p50 / p99 ms | discovery CPU per event per sidecar, us | memory per session, KiB | churn burst (200 ops): requests per change per sidecar, converged ms | storm peak req/s, jitter 0 / 2s | storm converged ms, jitter 0 / 2s | peak ratio |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...results.map((r) => `| ${r.w} | ${r.perChangePerSidecar.toFixed(2)} | ${r.watches.join(' / ')} | ${f(r.propagationP50)} / ${f(r.propagationP99)} | ${f(r.cpuUsPerEvent)} | ${f(r.memoryKiBPerSession, 0)} | ${r.churn.perChangePerSidecar.toFixed(2)}, ${f(r.churn.convergeMs, 0)} | ${Math.round(r.storm.off.peakPerSec)} / ${Math.round(r.storm.on.peakPerSec)} | ${f(r.storm.off.convergeMs, 0)} / ${f(r.storm.on.convergeMs, 0)} | ${(r.storm.off.peakPerSec / Math.max(1, r.storm.on.peakPerSec)).toFixed(1)}x |`),
     '',
   ].join('\n');
   mkdirSync(opts.out, { recursive: true });

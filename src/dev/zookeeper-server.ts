@@ -180,7 +180,7 @@ export class ZooKeeperServer {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!this.running) throw new Error(`ZooKeeper on port ${this.clientPort} exited while starting; see ${this.#logFile}`);
-      if (/Mode: (standalone|leader|follower)/.test(await fourLetterWord(this.clientPort, 'srvr', 500))) return;
+      if (/Mode: (standalone|leader|follower|observer)/.test(await fourLetterWord(this.clientPort, 'srvr', 500))) return;
       await sleep(100);
     }
     throw new Error(`ZooKeeper on port ${this.clientPort} did not start within ${timeoutMs} ms; see ${this.#logFile}`);
