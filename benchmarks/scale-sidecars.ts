@@ -4,12 +4,10 @@ import { performance } from 'node:perf_hooks';
 import { createDiscovery, type Discovery } from '../src/discovery/discovery.js';
 import type { Instance, SetDelta } from '../src/discovery/provider-table.js';
 import { silentLogger } from '../src/log.js';
-import { connectZk } from '../src/zookeeper/client.js';
 
 type Command =
   | { cmd: 'start'; count: number; zookeeper: string; services: string[]; watched: string; jitterMs: number; sessionTimeoutMs: number }
   | { cmd: 'report' }
-  | { cmd: 'expire' }
   | { cmd: 'count'; service: string }
   | { cmd: 'resynced'; since: number }
   | { cmd: 'stop' };
@@ -18,7 +16,6 @@ const now = () => performance.timeOrigin + performance.now();
 const sidecars: Discovery[] = [];
 /** id|add or id|del -> when each sidecar saw it. */
 let seen = new Map<string, number[]>();
-let zookeeper = '';
 
 const send = (message: unknown) => process.send!(message);
 
@@ -27,7 +24,6 @@ process.on('message', (raw: unknown) => {
   void (async () => {
     switch (m.cmd) {
       case 'start': {
-        zookeeper = m.zookeeper;
         const rssBefore = process.memoryUsage().rss;
         const cpuBefore = process.cpuUsage();
         for (let i = 0; i < m.count; i += 25) {
@@ -55,30 +51,6 @@ process.on('message', (raw: unknown) => {
         send({ report: [...seen], cpuUs: cpu.user + cpu.system, rss: process.memoryUsage().rss });
         seen = new Map();
         return;
-      }
-      case 'expire': {
-        // Every session at once (the ZooKeeper FAQ's way: a twin handle closes it), then wait
-        // until every sidecar has a new session and every watch has read again.
-        const at = now();
-        const before = sidecars.map((d) => d.session.stats().expiries);
-        await Promise.all(sidecars.map(async (d) => {
-          const client = d.session.client!;
-          try {
-            const twin = await connectZk({ connectString: zookeeper, session: { id: client.sessionId, password: client.sessionPassword }, sessionTimeoutMs: client.sessionTimeoutMs, connectTimeoutMs: 30_000 });
-            await twin.close();
-          } catch {
-            // the session ended anyway
-          }
-        }));
-        const deadline = Date.now() + 60_000;
-        for (;;) {
-          const done = sidecars.every((d, i) => d.session.stats().expiries > before[i]! && d.session.stats().state === 'connected' && d.syncStarts().every((s) => s.at >= at));
-          if (done || Date.now() > deadline) {
-            send({ expired: true, at, convergedAt: done ? Math.max(...sidecars.flatMap((d) => d.syncStarts().map((s) => s.at))) : undefined });
-            return;
-          }
-          await new Promise((r) => setTimeout(r, 20));
-        }
       }
       case 'count':
         send({ counts: sidecars.map((d) => d.instances(m.service)?.length ?? 0) });

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fourLetterWord, ZooKeeperEnsemble } from '../src/dev/zookeeper-server.js';
 import { connectZk, type ZkClient } from '../src/zookeeper/client.js';
-import { median, percentile } from './lib.js';
+import { percentile } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({ options: {
@@ -263,7 +263,6 @@ async function main(): Promise<void> {
   writeFileSync(path.join(opts.out, `${name}.md`), md);
   process.stdout.write(md);
   log(`wrote benchmarks/results/${name}.md`);
-  void median;
 }
 
 main().catch((err: unknown) => {

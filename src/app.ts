@@ -54,6 +54,7 @@ export function createApp(config: ProxyConfig, deps: AppDeps): App {
     },
     address: () => httpAddress(plane.addresses()),
     reopenAccessLog: () => plane.reopenAccessLog(),
+    config: () => control.config(),
     reconfigure(next) {
       // The plane first: it is the part that can refuse (an access log file that cannot be opened).
       plane.reconfigure(next);

@@ -50,14 +50,15 @@ export interface ProxyRuntime {
    * needs a restart as it was). Throws, changing nothing here, if it cannot be applied.
    */
   reconfigure(config: ProxyConfig): void;
+  /** The configuration in force: the one started with, or the last reload's. */
+  config(): ProxyConfig;
 }
 
 /** Services whose per-service settings put them under another base path or layout (their own watch). */
 export function serviceRoots(config: ProxyConfig): Record<string, { basePath: string; layout: ProxyConfig['layout'] }> {
   const roots: Record<string, { basePath: string; layout: ProxyConfig['layout'] }> = {};
-  for (const [service, own] of Object.entries(config.serviceSettings)) {
-    const basePath = own.basePath ?? config.basePath;
-    const layout = own.layout ?? config.layout;
+  for (const service of Object.keys(config.serviceSettings)) {
+    const { basePath, layout } = effectiveServiceSettings(config, service);
     if (basePath !== config.basePath || layout !== config.layout) roots[service] = { basePath, layout };
   }
   return roots;
@@ -112,8 +113,10 @@ export interface Control {
   connect(): Promise<void>;
   /** Readiness 503 `draining` from now on. */
   drain(): void;
-  /** A reload: the services watched from the start, and the log level. */
+  /** A reload: the services watched from the start, and the log level; config() returns it from then on. */
   reconfigure(config: ProxyConfig): void;
+  /** The configuration in force (the runtime's one copy of it). */
+  config(): ProxyConfig;
   /** Closes the admin port, then ZooKeeper (call after the traffic has stopped). */
   close(): Promise<void>;
 }
@@ -192,7 +195,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
   let current = config;
   const admin: Server = createAdminServer({
     settings: (service) => effectiveServiceSettings(current, service),
-    discovery, healthView: deps.healthView, metrics, readiness, logger, stats: deps.stats, events, workers: config.workers, dashboard: loadDashboard({ tokenRequired: token !== undefined }), ...(token ? { token } : {}),
+    discovery, healthView: deps.healthView, metrics, readiness, logger, stats: deps.stats, events, workers: config.workers, zoneKey: config.zoneKey, dashboard: loadDashboard({ tokenRequired: token !== undefined }), ...(token ? { token } : {}),
   });
 
   return {
@@ -226,6 +229,7 @@ export function createControl(config: ProxyConfig, deps: ControlDeps): Control {
     drain() {
       draining = true;
     },
+    config: () => current,
     reconfigure(next) {
       current = next;
       discovery.watchFromStart(eagerServices(next));

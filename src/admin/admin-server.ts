@@ -30,6 +30,8 @@ export interface AdminDeps {
   readonly events: EventLog;
   /** Proxy processes (1, or the cluster's workers). */
   readonly workers: number;
+  /** The metadata field naming an instance's zone (--zone-key), for /stats. */
+  readonly zoneKey: string;
   /** The settings a service runs with (the defaults and its own), for /providers. */
   readonly settings: (service: string) => unknown;
   /** The dashboard's files (read once at start). */
@@ -150,6 +152,7 @@ export function createAdminServer(deps: AdminDeps): Server {
         now: Date.now(),
         workers: deps.workers,
         basePath: deps.discovery.basePath,
+        zoneKey: deps.zoneKey,
         staleSeconds: stats.staleSeconds,
         source: readiness.ready ? readiness.source ?? 'zookeeper' : 'zookeeper',
         ready: readiness.ready,

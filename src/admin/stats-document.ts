@@ -2,6 +2,7 @@
 // (ejections, in flight), the per-second figures and the recent events. Its shape is in the README.
 import type { Instance } from '../discovery/provider-table.js';
 import type { HealthView } from '../health/view.js';
+import { metadataValue } from '../upstream/zones.js';
 import type { ProxyEvent } from './events.js';
 import { summarize, type SeriesSnapshot, type SeriesSummary, type StatsSnapshot } from './stats.js';
 
@@ -9,6 +10,8 @@ export interface StatsDocumentInput {
   readonly now: number;
   readonly workers: number;
   readonly basePath: string;
+  /** The metadata field naming an instance's zone (--zone-key). */
+  readonly zoneKey: string;
   readonly staleSeconds: number;
   readonly source: 'zookeeper' | 'state-file';
   readonly ready: boolean;
@@ -25,12 +28,6 @@ type Summary = Omit<SeriesSummary, 'sparkRequests' | 'sparkErrors'> & { readonly
 function shaped(summary: SeriesSummary): Summary {
   const { sparkRequests, sparkErrors, ...figures } = summary;
   return { ...figures, spark: { requests: sparkRequests, errors: sparkErrors } };
-}
-
-/** The zone an instance says it is in: `zone` in its metadata, else a serverset `shard`. */
-function zoneOf(instance: Instance): string | null {
-  const zone = instance.metadata['zone'] ?? instance.metadata['shard'];
-  return typeof zone === 'string' || typeof zone === 'number' ? String(zone) : null;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -59,7 +56,8 @@ export function statsDocument(input: StatsDocumentInput) {
       instances: views.map(([i, h]) => ({
         id: i.id,
         address: i.address,
-        zone: zoneOf(i),
+        // The same field zone preference reads (--zone-key).
+        zone: metadataValue(i, input.zoneKey) ?? null,
         metadata: i.metadata,
         state: h.healthy ? 'healthy' : panic ? 'panic' : 'ejected',
         ejectedUntil: iso(h.ejectedUntil),

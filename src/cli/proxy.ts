@@ -73,10 +73,7 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
   const reopen = () => app.reopenAccessLog();
   process.on('SIGUSR1', reopen);
   // SIGHUP: re-read --config and apply what may change without a restart.
-  let running = config;
-  const reload = () => {
-    running = reloadConfig(running, configPath, readConfig, app, logger);
-  };
+  const reload = () => reloadConfig(configPath, readConfig, app, logger);
   process.on('SIGHUP', reload);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -110,13 +107,14 @@ export async function proxyCommand(argv: readonly string[], stdout: Output, deps
 /**
  * One SIGHUP: the file read again (flags and environment still win over it), then the options
  * that may change applied and logged; options that need a restart named in a warning and kept;
- * an invalid file, or one whose change cannot be applied, changes nothing and says why.
- * Returns the configuration in force afterwards.
+ * an invalid file, or one whose change cannot be applied, changes nothing and says why. The
+ * runtime keeps the configuration in force (`config()`).
  */
-export function reloadConfig(current: ProxyConfig, configPath: string | undefined, read: () => ProxyConfig, app: Pick<ProxyRuntime, 'reconfigure'>, logger: Logger): ProxyConfig {
+export function reloadConfig(configPath: string | undefined, read: () => ProxyConfig, app: Pick<ProxyRuntime, 'reconfigure' | 'config'>, logger: Logger): void {
+  const current = app.config();
   if (configPath === undefined) {
     logger.warn('SIGHUP: no --config file to re-read; the configuration is unchanged');
-    return current;
+    return;
   }
   let next: ProxyConfig;
   try {
@@ -124,22 +122,18 @@ export function reloadConfig(current: ProxyConfig, configPath: string | undefine
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     logger.error({ config: configPath, problem: err.message }, `reload refused, the configuration is unchanged: ${err.message}`);
-    return current;
+    return;
   }
   const plan = planReload(current, next);
   if (plan.restartOnly.length > 0) logger.warn({ config: configPath, options: plan.restartOnly }, `reload: ${plan.restartOnly.join(', ')} changed in the file but only take effect after a restart; left as they are`);
-  if (plan.changed.length === 0) {
-    logger.info({ config: configPath }, 'reload: nothing to change');
-    return current;
-  }
+  if (plan.changed.length === 0) return void logger.info({ config: configPath }, 'reload: nothing to change');
   try {
     app.reconfigure(plan.config);
   } catch (err) {
     logger.error({ config: configPath, err }, `reload refused, the configuration is unchanged: ${(err as Error).message}`);
-    return current;
+    return;
   }
   logger.info({ config: configPath, changed: plan.changed }, `configuration reloaded: ${plan.changed.map((c) => c.flag).join(', ')}`);
-  return plan.config;
 }
 
 /**

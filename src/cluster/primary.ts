@@ -57,8 +57,6 @@ export function nextRestartDelay(previousMs: number, uptimeMs: number): number {
 export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): ClusterPrimary {
   const logger = deps.logger.child({ role: 'primary' });
   const fork = deps.fork ?? ((env: Record<string, string>) => cluster.fork(env));
-  // The configuration in force: reloads change it, and every worker started later gets it.
-  let current = config;
   // The workers bind the listeners: their configured addresses are the primary's own.
   const addressPolicy = new AddressPolicy(config.allowUpstream);
   for (const at of [config.listen, ...config.tcp.map((r) => r.listen), ...config.thrift.map((r) => r.listen)]) if (at) addressPolicy.addOwn(at.host, at.port);
@@ -124,7 +122,7 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
         send(state, { zkroute: 'snapshot', services });
         if (discovery.loaded) send(state, known());
         // Forked before a reload its environment did not carry: the configuration in force.
-        if (current !== config) send(state, { zkroute: 'reconfigure', config: current });
+        if (control.config() !== config) send(state, { zkroute: 'reconfigure', config: control.config() });
         state.subscribed = true;
         dropEndedEjections();
         for (const eject of ejections.values()) send(state, eject);
@@ -168,7 +166,8 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
 
   let restartDelayMs = 0;
   function startWorker(): void {
-    const worker = fork({ [WORKER_CONFIG_ENV]: JSON.stringify(current) });
+    // The configuration in force: a worker started after a reload runs with it.
+    const worker = fork({ [WORKER_CONFIG_ENV]: JSON.stringify(control.config()) });
     const startedAt = Date.now();
     const state: WorkerState = { worker, subscribed: false, listening: false };
     workers.set(worker.id, state);
@@ -261,9 +260,9 @@ export function createClusterPrimary(config: ProxyConfig, deps: PrimaryDeps): Cl
     kill() {
       for (const state of workers.values()) state.worker.process.kill('SIGKILL');
     },
+    config: () => control.config(),
     reconfigure(next) {
       control.reconfigure(next);
-      current = next;
       for (const state of workers.values()) send(state, { zkroute: 'reconfigure', config: next });
     },
     reopenAccessLog() {

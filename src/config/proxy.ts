@@ -113,22 +113,25 @@ export interface ServiceOverride {
 /** The keys a `services.<name>` object may hold: the flags of these options. */
 export const SERVICE_SETTING_FLAGS = ['base-path', 'layout', 'balancer', 'retries', 'try-timeout', 'deadline', 'connect-timeout', 'consecutive-5xx', 'ejection-base', 'ejection-max', 'max-ejection-percent', 'retry-budget', 'slow-start', 'zone-aware'] as const;
 
+/** `20%` or `20`: the number, or undefined when it is not a percentage. */
+function percentage(raw: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)%?$/.exec(raw.trim());
+  return m ? Number(m[1]) : undefined;
+}
+
 /** `20%`, `20` (percent of requests), or `off`. */
 const parseRetryBudget: Parser<number | null> = (raw) => {
-  const v = raw.trim();
-  if (v === 'off') return null;
-  const m = /^(\d+(?:\.\d+)?)%?$/.exec(v);
-  const n = m ? Number(m[1]) : NaN;
-  return n >= 0 && n <= 1000 ? n : { problem: 'expected a percentage of requests such as 20% (0-1000), or off' };
+  if (raw.trim() === 'off') return null;
+  const n = percentage(raw);
+  return n !== undefined && n <= 1000 ? n : { problem: 'expected a percentage of requests such as 20% (0-1000), or off' };
 };
 
 /** `30s` (any duration), or `off` / `0`. */
 const parseSlowStart: Parser<number> = (raw) => (raw.trim() === 'off' ? 0 : parseDurationOrZeroMs(raw));
 
 const parsePercent: Parser<number> = (raw) => {
-  const m = /^(\d+(?:\.\d+)?)%?$/.exec(raw.trim());
-  const n = m ? Number(m[1]) : NaN;
-  return n > 0 && n <= 100 ? n : { problem: 'expected a percentage above 0 and at most 100, such as 70%' };
+  const n = percentage(raw);
+  return n !== undefined && n > 0 && n <= 100 ? n : { problem: 'expected a percentage above 0 and at most 100, such as 70%' };
 };
 
 /** `auto` (on when --zone is set), true or false; resolved in buildProxyConfig. */

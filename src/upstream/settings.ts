@@ -68,11 +68,6 @@ export class Settings {
     return this.#perService.get(service) ?? this.#defaults;
   }
 
-  /** Services with settings of their own. */
-  overridden(): string[] {
-    return [...this.#perService.keys()];
-  }
-
   /** From the next request on, these settings. */
   replace(defaults: TrafficSettings, overrides: Readonly<Record<string, TrafficOverride>> = {}): void {
     const base = trafficSettings(defaults);

@@ -23,8 +23,6 @@ export function metadataValue(instance: Instance, key: string): string | undefin
   return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
 }
 
-/** An instance's zone (the `key` metadata field, see metadataValue). */
-export const zoneOf = metadataValue;
 
 interface Split {
   readonly local: readonly Instance[];
@@ -76,7 +74,7 @@ export class ZonePreference {
 
   #zone(instance: Instance): string | undefined {
     if (this.#zones.has(instance)) return this.#zones.get(instance);
-    const zone = zoneOf(instance, this.#options.key);
+    const zone = metadataValue(instance, this.#options.key);
     this.#zones.set(instance, zone);
     return zone;
   }

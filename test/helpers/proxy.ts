@@ -92,11 +92,11 @@ export function captureLogger(level: LevelWithSilent = 'info'): { logger: Logger
   return { logger, lines };
 }
 
-/** The value of one series on the proxy's /metrics (undefined when absent). */
-export async function metricValue(proxy: RunningProxy, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${proxy.app.adminAddress().port}/metrics`)).text();
+/** The value of the first series of `name` with these labels (others may be present) on the proxy's /metrics; undefined when absent. */
+export async function metricValue(proxy: Pick<RunningProxy, 'app'>, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const text = await proxy.app.metrics.render();
   for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m || m[1] !== name) continue;
     const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { captureLogger, register, startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { captureLogger, metricValue, register, type RunningProxy, startProxy } from '../helpers/proxy.js';
 import { zookeeperSuite } from '../helpers/suite.js';
 import { connectThrift, startThriftServer, type ThriftServer } from '../helpers/thrift.js';
 import { waitFor } from '../helpers/wait.js';
@@ -59,15 +59,6 @@ async function tcpServer(handler: (socket: Socket) => void): Promise<{ server: S
   return { server, sockets, address: `127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-async function metric(proxy: RunningProxy, name: string, labels: Record<string, string>): Promise<number | undefined> {
-  const text = await proxy.app.metrics.render();
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    if (want.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
 
 test('Thrift calls over --tcp: each new connection goes to one of three instances; one connection serves 200 calls', async (t) => {
   const base = uniquePath('services');
@@ -93,15 +84,15 @@ test('Thrift calls over --tcp: each new connection goes to one of three instance
   const names = new Set<string>();
   for (let i = 0; i < 200; i++) names.add((await long.echo(`long-${i}`)).slice(0, 2));
   t.is(names.size, 1, 'a connection stays on its instance');
-  t.is(await metric(proxy, 'zkroute_tcp_active_connections', { service: 'example-service' }), 1);
+  t.is(await metricValue(proxy, 'zkroute_tcp_active_connections', { service: 'example-service' }), 1);
   const providers = (await (await fetch(`http://127.0.0.1:${proxy.app.adminAddress().port}/providers/example-service`)).json()) as { instances: { address: string; health: { tcpConnections: number } }[] };
   t.is(providers.instances.reduce((n, i) => n + i.health.tcpConnections, 0), 1, '/providers shows the open TCP connection');
   long.close();
   await long.closed;
-  await waitFor('the connection counted closed', async () => (await metric(proxy, 'zkroute_tcp_active_connections', { service: 'example-service' })) === 0);
-  t.is(await metric(proxy, 'zkroute_tcp_connections_total', { service: 'example-service', outcome: 'ok' }), 61);
-  t.true((await metric(proxy, 'zkroute_tcp_bytes_total', { service: 'example-service', direction: 'in' }))! > 200 * 20);
-  t.true((await metric(proxy, 'zkroute_tcp_connect_seconds_count', { service: 'example-service' }))! >= 61);
+  await waitFor('the connection counted closed', async () => (await metricValue(proxy, 'zkroute_tcp_active_connections', { service: 'example-service' })) === 0);
+  t.is(await metricValue(proxy, 'zkroute_tcp_connections_total', { service: 'example-service', outcome: 'ok' }), 61);
+  t.true((await metricValue(proxy, 'zkroute_tcp_bytes_total', { service: 'example-service', direction: 'in' }))! > 200 * 20);
+  t.true((await metricValue(proxy, 'zkroute_tcp_connect_seconds_count', { service: 'example-service' }))! >= 61);
 });
 
 test('a dead instance whose znode lingers: 0 failed connections, the instance ejected; one killed mid-stream closes its caller promptly', async (t) => {
@@ -120,7 +111,7 @@ test('a dead instance whose znode lingers: 0 failed connections, the instance ej
   }
   const deadInstance = proxy.app.discovery.instances('example-service')!.find((i) => i.address === dead.address)!;
   t.true(proxy.app.health.isEjected(deadInstance), 'the refusing instance was ejected');
-  t.is(await metric(proxy, 'zkroute_tcp_connections_total', { service: 'example-service', outcome: 'connect_failed' }), 0, 'no caller saw a failure');
+  t.is(await metricValue(proxy, 'zkroute_tcp_connections_total', { service: 'example-service', outcome: 'connect_failed' }), 0, 'no caller saw a failure');
 
   // A connection on `doomed`, then the server dies under it.
   let onDoomed: Awaited<ReturnType<typeof connectThrift>> | undefined;
@@ -236,15 +227,15 @@ test('unknown service, an empty one, and no reachable instance: the connection i
     await caller.closed;
     t.is(caller.received().length, 0, `${route.service}: no bytes sent back`);
   }
-  t.is(await metric(proxy, 'zkroute_tcp_connections_total', { service: 'nosuch', outcome: 'unknown_service' }), 1);
-  t.is(await metric(proxy, 'zkroute_tcp_connections_total', { service: 'idle', outcome: 'no_providers' }), 1);
-  t.is(await metric(proxy, 'zkroute_tcp_connections_total', { service: 'refusing', outcome: 'connect_failed' }), 1);
+  t.is(await metricValue(proxy, 'zkroute_tcp_connections_total', { service: 'nosuch', outcome: 'unknown_service' }), 1);
+  t.is(await metricValue(proxy, 'zkroute_tcp_connections_total', { service: 'idle', outcome: 'no_providers' }), 1);
+  t.is(await metricValue(proxy, 'zkroute_tcp_connections_total', { service: 'refusing', outcome: 'connect_failed' }), 1);
   const warnings = () => lines.filter((l) => l['msg'] === 'tcp connection closed: no instance' && l['service'] === 'refusing');
   t.is(warnings().length, 1);
   // A caller retrying in a loop is one warning a second per service, not one per connection.
   for (let i = 0; i < 5; i++) await (await rawConnect(routes[2]!.port)).closed;
   t.is(warnings().length, 1);
-  t.is(await metric(proxy, 'zkroute_tcp_connections_total', { service: 'refusing', outcome: 'connect_failed' }), 6);
+  t.is(await metricValue(proxy, 'zkroute_tcp_connections_total', { service: 'refusing', outcome: 'connect_failed' }), 6);
 });
 
 test('an open connection is not cut when its instance leaves ZooKeeper; new connections stop going there at once', async (t) => {

@@ -4,7 +4,7 @@ import test from 'ava';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { encodeApplicationException } from '../../src/thrift/codec.js';
-import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { metricValue, type RunningProxy, startProxy } from '../helpers/proxy.js';
 import { zookeeperSuite } from '../helpers/suite.js';
 import { connectThrift, startThriftServer, type ThriftServer, type ThriftWire } from '../helpers/thrift.js';
 import { waitFor } from '../helpers/wait.js';
@@ -30,14 +30,6 @@ async function thriftProxy(base: string, flags: Record<string, string> = {}): Pr
   return { proxy, port: proxy.app.addresses().thrift[0]!.port };
 }
 
-async function metric(proxy: RunningProxy, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of (await proxy.app.metrics.render()).split('\n')) {
-    if (!line.startsWith(name) || line[name.length] !== '{' && line[name.length] !== ' ') continue;
-    if (want.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
 
 const WIRES: (ThriftWire & { label: string })[] = [
   { label: 'buffered + binary', transport: 'buffered', protocol: 'binary' },
@@ -65,7 +57,7 @@ for (const w of WIRES) {
     t.log(`${w.label}: ${[...served].map(([n, c]) => `${n} ${c}`).join(', ')}`);
     t.is(served.size, 3, 'every instance got calls');
     for (const n of served.values()) t.true(n >= 50, `a fair share each (${[...served.values()].join('/')})`);
-    t.is(await metric(proxy, 'zkroute_thrift_calls_total', { service: 'example-service', method: 'echo', outcome: 'ok' }), 300);
+    t.is(await metricValue(proxy, 'zkroute_thrift_calls_total', { service: 'example-service', method: 'echo', outcome: 'ok' }), 300);
     // One call in flight at a time: one upstream connection per instance, reused.
     for (const s of list) t.is(s.connections(), 1, `${s.name}: one connection, reused`);
     // The dashboard's per-instance count of those connections (/stats).
@@ -85,9 +77,9 @@ test('an instance killed between calls: 0 failed calls; killed during a call: th
   const { proxy, port } = await thriftProxy(base, { 'try-timeout': '2s' });
   const client = await connectThrift(port);
   for (let i = 0; i < 20; i++) await client.echo(`warm${i}`);
-  const before = (await metric(proxy, 'zkroute_thrift_upstream_connections'))!;
+  const before = (await metricValue(proxy, 'zkroute_thrift_upstream_connections'))!;
   await a!.close(); // its znode stays: the proxy must find out by itself
-  await waitFor('the proxy seeing the closed connection', async () => (await metric(proxy, 'zkroute_thrift_upstream_connections'))! < before);
+  await waitFor('the proxy seeing the closed connection', async () => (await metricValue(proxy, 'zkroute_thrift_upstream_connections'))! < before);
   for (let i = 0; i < 30; i++) t.regex(await client.echo(`after${i}`), /^b:/, 'every call answered by the instance left');
 
   // A call in flight when its instance dies.
@@ -142,7 +134,7 @@ test('oneway calls, several calls in flight, and a declared exception passing th
   await client.call('note', 'second');
   await waitFor('both notes delivered', () => list.reduce((n, s) => n + s.notes.length, 0) === 2);
   t.deepEqual(list.flatMap((s) => s.notes).sort(), ['first', 'second']);
-  t.is(await metric(proxy, 'zkroute_thrift_calls_total', { method: 'note', outcome: 'oneway' }), 2);
+  t.is(await metricValue(proxy, 'zkroute_thrift_calls_total', { method: 'note', outcome: 'oneway' }), 2);
 
   // Sent together, without waiting: each reply comes back to its call.
   const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => client.echo(`p${i}`)));
@@ -151,7 +143,7 @@ test('oneway calls, several calls in flight, and a declared exception passing th
   const failed = await client.call('fail', 'thing').then(() => undefined, (err: unknown) => err as { name: string; what: string });
   t.is(failed?.name, 'NotFound');
   t.regex(failed!.what, /^[ab] has no thing$/);
-  t.is(await metric(proxy, 'zkroute_thrift_calls_total', { method: 'fail', outcome: 'ok' }), 1, 'a declared exception is a reply');
+  t.is(await metricValue(proxy, 'zkroute_thrift_calls_total', { method: 'fail', outcome: 'ok' }), 1, 'a declared exception is a reply');
   client.close();
 });
 
@@ -204,7 +196,7 @@ test('bad bytes close the caller connection and are counted: THeader, too deep, 
     socket.resume();
     await new Promise((r) => socket.once('close', r));
   }
-  const rejected = (reason: string) => metric(proxy, 'zkroute_thrift_rejected_total', { service: 'example-service', reason });
+  const rejected = (reason: string) => metricValue(proxy, 'zkroute_thrift_rejected_total', { service: 'example-service', reason });
   t.is(await rejected('theader'), 1);
   t.is(await rejected('too_deep'), 1);
   t.true((await rejected('too_large'))! >= 1);
@@ -247,7 +239,7 @@ test('TApplicationExceptions from an instance count toward --consecutive-5xx; dr
     t.regex(error!.message, /blew up$/, 'the instance\'s own exception passes through');
   }
   t.true(proxy.app.health.stats().ejectionsTotal >= 1, 'an instance answering TApplicationExceptions is ejected');
-  t.is(await metric(proxy, 'zkroute_thrift_calls_total', { method: 'boom', outcome: 'exception' }), 4);
+  t.is(await metricValue(proxy, 'zkroute_thrift_calls_total', { method: 'boom', outcome: 'exception' }), 4);
 
   const inFlight = client.call('hang', 'during drain').then(() => 'answered', (err: unknown) => (err as Error).message);
   await waitFor('the call at an instance', () => a!.calls() + b!.calls() >= 5);

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../src/log.js';
 import { createUpstreamCore } from '../../src/upstream/core.js';
 import { RETRY_FLOOR_PER_SEC, RetryBudget } from '../../src/upstream/retry-budget.js';
-import { zoneOf, ZonePreference } from '../../src/upstream/zones.js';
+import { metadataValue, ZonePreference } from '../../src/upstream/zones.js';
 import { FakeSource } from '../helpers/fake-source.js';
 import { fakeInstance, seededRandom } from '../helpers/instances.js';
 import { metricValue, register, runConcurrently, startProxy } from '../helpers/proxy.js';
@@ -138,8 +138,8 @@ test('ZonePreference: local while the zone keeps 70% healthy; spill in proportio
     return { ...fakeInstance(port), metadata };
   };
   const all = [zoned(1, 'a'), zoned(2, 'a', 'payload'), zoned(3, 'a', 'metadata'), zoned(4, 'b'), zoned(5, 'c')];
-  t.is(zoneOf(all[1]!, 'zone'), 'a', 'a Curator payload');
-  t.is(zoneOf(all[2]!, 'zone'), 'a', 'a serverset metadata map');
+  t.is(metadataValue(all[1]!, 'zone'), 'a', 'a Curator payload');
+  t.is(metadataValue(all[2]!, 'zone'), 'a', 'a serverset metadata map');
   const zones = new ZonePreference({ name: 'a', key: 'zone', minHealthyPercent: 70 }, seededRandom(5));
   t.deepEqual(zones.choose(all, all), { candidates: all.slice(0, 3), local: true });
   // One of three local instances ejected: 67% < 70%, so 67/70 of picks stay local.
