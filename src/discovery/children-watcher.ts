@@ -98,7 +98,20 @@ export class ChildrenWatcher {
   #resyncTimer: NodeJS.Timeout | undefined;
   readonly #resyncDelayMs: (() => number) | undefined;
   readonly #onSession = (client: ZkClient) => this.#resetFor(client);
-  readonly #onConnected = () => this.sync();
+  /** The last sync failed: a reconnect retries it at once (otherwise the retry timer does). */
+  #failing = false;
+  /**
+   * A reconnect of the same session re-reads nothing: the server kept the watches and the C
+   * client re-sets them with the last zxid seen, so a change made while disconnected fires its
+   * watch on reconnect. Re-reading every watch here would make a leader election cost every
+   * sidecar a read per watch, all at once (synapse#295). Only a sync that failed is retried.
+   */
+  readonly #onConnected = () => {
+    if (!this.#failing) return;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.sync();
+  };
 
   constructor(options: ChildrenWatcherOptions, deps: ChildrenWatcherDeps) {
     this.path = options.path;
@@ -140,6 +153,9 @@ export class ChildrenWatcher {
     for (const name of this.#names) this.#stale.add(name);
     // The last snapshot is served meanwhile; a watcher that has none yet reads at once.
     const delayMs = this.#delivered ? this.#resyncDelayMs?.() ?? 0 : 0;
+    // The resync below replaces a retry pending from the old session (which would skip the jitter).
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     if (delayMs <= 0) return this.sync();
     if (this.#resyncTimer) clearTimeout(this.#resyncTimer);
     this.#resyncTimer = setTimeout(() => {
@@ -170,7 +186,9 @@ export class ChildrenWatcher {
         this.#lastSyncStartedAt = Date.now();
         try {
           await this.#syncOnce(client);
+          this.#failing = false;
         } catch (err) {
+          this.#failing = true;
           this.#failedSyncs += 1;
           if (!isTransientZkError(err)) this.#logger.warn({ err, path: this.path }, 'reading children failed; retrying');
           this.#scheduleRetry();

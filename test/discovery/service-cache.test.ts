@@ -101,6 +101,31 @@ test('a new session re-reads every child without decoding any again or changing 
   cache.close();
 });
 
+test('a reconnect of the same session re-reads nothing; a list that failed is retried on the reconnect', async (t) => {
+  const zk = new FakeZooKeeper();
+  zk.create('/p', '');
+  zk.create('/p/api', '');
+  zk.create('/p/api/a', json(7001));
+  const { session, cache, ids } = cacheOver(zk);
+  cache.watcher!.start();
+  await cache.whenLoaded();
+  const lists = zk.lists;
+  const reads = zk.reads;
+  session.reconnect();
+  await Promise.resolve();
+  t.is(zk.lists, lists, 'the watches survived: no list');
+  t.is(zk.reads, reads, 'and no read');
+  // A change whose list fails (the link dropped): the reconnect retries it at once, not after the
+  // retry delay (1 s by default; the test would time out waiting for it).
+  zk.failLists = 1;
+  zk.create('/p/api/b', json(7002));
+  await waitFor('the failed list', () => zk.lists === lists + 1);
+  session.reconnect();
+  await waitFor('the child seen after the reconnect', () => ids().includes('b'), 500);
+  t.is(zk.lists, lists + 2, 'one list retried');
+  cache.close();
+});
+
 test('the parent gone: an empty set is not applied (keep-last-on-empty); without it the set empties', async (t) => {
   for (const keepLastOnEmpty of [true, false]) {
     const zk = new FakeZooKeeper();

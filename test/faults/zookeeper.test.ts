@@ -114,6 +114,7 @@ test.serial('row 8: kill -9 of the member the proxy uses: same session, table un
     const member = await waitFor('the serving member', () => ensemble.memberServing(sessionId));
     const tableBefore = discovery.instances('api')!.map((i) => i.uid);
     const reconnectsBefore = discovery.session.stats().reconnects;
+    const readsBefore = discovery.stats().syncs + discovery.stats().dataReads;
     const killedAt = Date.now();
     await member.kill();
     await waitFor('a reconnect to another member', () => discovery.session.connected && discovery.session.stats().reconnects > reconnectsBefore, 15_000, 10);
@@ -128,6 +129,7 @@ test.serial('row 8: kill -9 of the member the proxy uses: same session, table un
     t.is(sessionHex(), sessionId, 'same session');
     t.is(discovery.session.stats().expiries, 0);
     t.deepEqual(discovery.instances('api')!.map((i) => i.uid), tableBefore, 'table unchanged');
+    t.is(discovery.stats().syncs + discovery.stats().dataReads, readsBefore, 'no re-read on reconnect (synapse#295)');
     t.is(watchesBefore.size, 3, 'a data watch per instance');
     t.is(totalBefore, 5, 'three data watches and two children watches (the base path, the service)');
     t.truthy(await waitFor('the same watches (data and children) on the live members', async () => (await sessionWatchCount(ensemble, sessionId)) === totalBefore, 5000), 'same watch count');
@@ -198,6 +200,7 @@ test.serial('row 10: the whole ensemble down for less than the session timeout: 
     const discovery = proxy.app.discovery;
     const sessionId = sessionHex();
     const watchesBefore = await watchesOf(ensemble, sessionId, base);
+    const readsBefore = discovery.stats().syncs + discovery.stats().dataReads;
     const downAt = Date.now();
     await Promise.all(ensemble.members.map((m) => m.kill()));
     await waitFor('the proxy to notice', () => !discovery.session.connected, 10_000);
@@ -212,6 +215,8 @@ test.serial('row 10: the whole ensemble down for less than the session timeout: 
       const w = await watchesOf(ensemble, sessionId, base);
       return watchText(w) === watchText(watchesBefore) ? w : undefined;
     }, 5000);
+    // The session kept its watches, so coming back costs ZooKeeper no reads (synapse#295).
+    t.is(discovery.stats().syncs + discovery.stats().dataReads, readsBefore, 'no re-read after the outage');
     // A change after the outage reaches the table (the watches work, not just exist).
     const extra = await Upstream.start('p4');
     try {
@@ -236,6 +241,7 @@ test.serial('row 11: the whole ensemble down past the session timeout: 0 failed 
     const discovery = proxy.app.discovery;
     const sessionId = sessionHex();
     const watchesBefore = await watchesOf(ensemble, sessionId, base);
+    const readsBefore = discovery.stats().syncs + discovery.stats().dataReads;
     const downAt = Date.now();
     await Promise.all(ensemble.members.map((m) => m.kill()));
     // Past the session timeout with nothing to answer: the last-known table is all there is.

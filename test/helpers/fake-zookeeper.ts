@@ -17,6 +17,9 @@ export class FakeZooKeeper {
   readonly #childWatches = new Map<string, Watcher[]>();
   readonly #dataWatches = new Map<string, Watcher[]>();
   reads = 0;
+  lists = 0;
+  /** Lists that fail with CONNECTION_LOSS before one succeeds again (a link that drops). */
+  failLists = 0;
 
   create(path: string, data: string): void {
     this.#nodes.set(path, { data: Buffer.from(data), czxid: this.#zxid++, version: 0 });
@@ -45,6 +48,11 @@ export class FakeZooKeeper {
       state: 'connected',
       getChildren: async (path: string, watcher?: Watcher) => {
         await Promise.resolve();
+        this.lists += 1;
+        if (this.failLists > 0) {
+          this.failLists -= 1;
+          throw new ZkError('CONNECTION_LOSS', `lost the connection listing ${path}`);
+        }
         if (!this.#nodes.has(path)) throw new ZkError('NO_NODE', `no node ${path}`);
         if (watcher) this.#watch(this.#childWatches, path, watcher);
         return [...this.#nodes.keys()].filter((p) => parentOf(p) === path && p !== path).map((p) => p.slice(path.length + 1));
@@ -67,17 +75,21 @@ export class FakeZooKeeper {
     return client as unknown as ZkClient;
   }
 
-  /** A session whose `renew()` stands for an expiry: a new client, the old one's watches dead. */
-  session(): ZkSession & { renew(): void } {
-    const session = new EventEmitter() as EventEmitter & { client: ZkClient; renew(): void };
+  /**
+   * A session whose `renew()` stands for an expiry (a new client, the old one's watches dead)
+   * and `reconnect()` for a reconnect of the same session (its watches kept).
+   */
+  session(): ZkSession & { renew(): void; reconnect(): void } {
+    const session = new EventEmitter() as EventEmitter & { client: ZkClient; renew(): void; reconnect(): void };
     session.client = this.client();
+    session.reconnect = () => session.emit('connected', session.client);
     session.renew = () => {
       this.#childWatches.clear();
       this.#dataWatches.clear();
       session.client = this.client();
       session.emit('session', session.client);
     };
-    return session as unknown as ZkSession & { renew(): void };
+    return session as unknown as ZkSession & { renew(): void; reconnect(): void };
   }
 
   /** Armed watches on `path` (children + data), as `wchp` would count them. */
