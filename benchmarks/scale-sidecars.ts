@@ -6,7 +6,7 @@ import type { Instance, SetDelta } from '../src/discovery/provider-table.js';
 import { silentLogger } from '../src/log.js';
 
 type Command =
-  | { cmd: 'start'; count: number; zookeeper: string; services: string[]; watched: string; jitterMs: number; sessionTimeoutMs: number }
+  | { cmd: 'start'; count: number; zookeeper: string; services: string[]; watched: string; jitterMs: number | 'auto'; sessionTimeoutMs: number }
   | { cmd: 'report' }
   | { cmd: 'count'; service: string }
   | { cmd: 'resynced'; since: number }
@@ -14,6 +14,8 @@ type Command =
 
 const now = () => performance.timeOrigin + performance.now();
 const sidecars: Discovery[] = [];
+/** When each sidecar's newest session began (Date.now, as syncStarts). */
+const sessionAt = new Map<Discovery, number>();
 /** id|add or id|del -> when each sidecar saw it. */
 let seen = new Map<string, number[]>();
 
@@ -37,6 +39,7 @@ process.on('message', (raw: unknown) => {
               for (const x of delta.added) if (!removed.has(x.uid)) push(`${x.id}|add`, at);
               for (const x of delta.removed) if (!added.has(x.uid)) push(`${x.id}|del`, at);
             });
+            d.session.on('session', () => sessionAt.set(d, Date.now()));
             await d.start();
             await d.ready(30_000);
             sidecars.push(d);
@@ -62,7 +65,13 @@ process.on('message', (raw: unknown) => {
         for (;;) {
           const done = sidecars.every((d) => d.session.stats().state === 'connected' && d.session.stats().expiries > 0 && d.syncStarts().every((s) => s.at >= m.since));
           if (done || Date.now() > deadline) {
-            send({ resynced: true, convergedAt: done ? Math.max(...sidecars.flatMap((d) => d.syncStarts().map((s) => s.at))) : undefined, expiries: sidecars.reduce((n, d) => n + d.session.stats().expiries, 0) });
+            const lastRead = (d: Discovery) => Math.max(...d.syncStarts().map((s) => s.at));
+            send({
+              resynced: true,
+              convergedAt: done ? Math.max(...sidecars.map(lastRead)) : undefined,
+              afterSessionMs: done ? Math.max(...sidecars.map((d) => lastRead(d) - (sessionAt.get(d) ?? 0))) : undefined,
+              expiries: sidecars.reduce((n, d) => n + d.session.stats().expiries, 0),
+            });
             return;
           }
           await new Promise((r) => setTimeout(r, 20));

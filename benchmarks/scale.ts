@@ -3,7 +3,7 @@
 // three-server ensemble (optionally with observers); a rolling deploy of a 100-instance service,
 // then every session expired at once, without and with resync jitter. Figures come from the
 // servers' own counters (mntr, wchs), not from ours.
-// Usage: npm run bench:scale [-- --sidecars 10,100,500] [-- --observers 2] [-- --processes 4]
+// Usage: npm run bench:scale [-- --sidecars 10,100,500] [-- --observers 2] [-- --processes 4] [-- --jitter auto|20s]
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -13,6 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fourLetterWord, ZooKeeperEnsemble } from '../src/dev/zookeeper-server.js';
+import { parseDurationOrZeroMs } from '../src/config/options.js';
+import { resyncWindowMs } from '../src/discovery/discovery.js';
 import { connectZk, type ZkClient } from '../src/zookeeper/client.js';
 import { percentile } from './lib.js';
 
@@ -23,6 +25,7 @@ const { values: opts } = parseArgs({ options: {
   processes: { type: 'string', default: '4' },
   instances: { type: 'string', default: '100' },
   services: { type: 'string', default: '5' },
+  jitter: { type: 'string', default: 'auto' },
   out: { type: 'string', default: path.join(ROOT, 'benchmarks/results') },
 } });
 const FLEETS = opts.sidecars.split(',').map(Number);
@@ -31,6 +34,15 @@ const PROCESSES = Number(opts.processes);
 const I = Number(opts.instances);
 const S = Number(opts.services);
 const SESSION_TIMEOUT_MS = 10_000;
+/** The resync jitter of the storm's second fleet (the first has none). */
+const JITTER = ((): number | 'auto' => {
+  if (opts.jitter === 'auto') return 'auto';
+  const ms = parseDurationOrZeroMs(opts.jitter);
+  if (typeof ms !== 'number') throw new Error(`--jitter ${JSON.stringify(opts.jitter)}: ${ms.problem}`);
+  return ms;
+})();
+/** Each sidecar's watches: the base path and S services. */
+const WINDOW_MS = resyncWindowMs(JITTER, S + 1);
 const log = (msg: string) => process.stderr.write(`bench:scale: ${msg}\n`);
 const now = () => performance.timeOrigin + performance.now();
 
@@ -76,6 +88,15 @@ function startChild(): Promise<Child> {
   return new Promise((resolve) => proc.once('message', () => resolve({ proc, ask })));
 }
 
+interface Storm {
+  peak200ms: number;
+  peak1s: number;
+  /** From the resume until every watch of every sidecar read again. */
+  convergeMs: number | undefined;
+  /** The most any sidecar took from its own new session to its last watch's read. */
+  afterSessionMs: number | undefined;
+}
+
 interface FleetResult {
   w: number;
   perChangePerSidecar: number;
@@ -86,10 +107,10 @@ interface FleetResult {
   cpuUsPerEvent: number;
   memoryKiBPerSession: number;
   churn: { ops: number; perChangePerSidecar: number; convergeMs: number | undefined };
-  storm: Record<'off' | 'on', { peakPerSec: number; convergeMs: number | undefined }>;
+  storm: Record<'off' | 'on', Storm>;
 }
 
-async function fleet(ensemble: ZooKeeperEnsemble, zk: ZkClient, w: number, jitterMs: number, base: string): Promise<{ children: Child[]; rssPerSession: number }> {
+async function fleet(ensemble: ZooKeeperEnsemble, zk: ZkClient, w: number, jitterMs: number | 'auto', base: string): Promise<{ children: Child[]; rssPerSession: number }> {
   const children = await Promise.all(Array.from({ length: Math.min(PROCESSES, w) }, () => startChild()));
   const services = [`${base}-deploy`, ...Array.from({ length: S - 1 }, (_, k) => `${base}-s${k}`)].map((p) => p.slice('/providers/'.length));
   const per = children.map((_, i) => Math.floor(w / children.length) + (i < w % children.length ? 1 : 0));
@@ -102,22 +123,23 @@ async function stopFleet(children: Child[]): Promise<void> {
   await Promise.all(children.map((c) => c.ask({ cmd: 'stop' }, 'stopped').catch(() => {})));
 }
 
-/** Peak requests per second over 200 ms samples while `during` runs. */
-async function peakRate(ensemble: ZooKeeperEnsemble, during: Promise<unknown>): Promise<number> {
+/** Peak requests per second while `during` runs: over 200 ms samples, and over 1 s (five of them). */
+async function peakRate(ensemble: ZooKeeperEnsemble, during: Promise<unknown>): Promise<{ peak200ms: number; peak1s: number }> {
   let done = false;
   void during.finally(() => (done = true));
-  let last = await mntr(ensemble, 'zk_packets_received');
-  let lastAt = now();
-  let peak = 0;
+  const samples = [{ v: await mntr(ensemble, 'zk_packets_received'), at: now() }];
   while (!done) {
     await sleep(200);
-    const v = await mntr(ensemble, 'zk_packets_received');
-    const at = now();
-    peak = Math.max(peak, ((v - last) * 1000) / (at - lastAt));
-    last = v;
-    lastAt = at;
+    samples.push({ v: await mntr(ensemble, 'zk_packets_received'), at: now() });
   }
-  return peak;
+  const rate = (a: { v: number; at: number }, b: { v: number; at: number }) => ((b.v - a.v) * 1000) / (b.at - a.at);
+  let peak200ms = 0;
+  let peak1s = 0;
+  for (let i = 1; i < samples.length; i++) {
+    peak200ms = Math.max(peak200ms, rate(samples[i - 1]!, samples[i]!));
+    peak1s = Math.max(peak1s, rate(samples[Math.max(0, i - 5)]!, samples[i]!));
+  }
+  return { peak200ms, peak1s };
 }
 
 async function main(): Promise<void> {
@@ -137,7 +159,7 @@ async function main(): Promise<void> {
 
       // --- a fleet with resync jitter on: load, quiet window, rolling deploy ------------------
       log(`W=${w}: starting sidecars`);
-      const { children, rssPerSession } = await fleet(ensemble, zk, w, 2000, base);
+      const { children, rssPerSession } = await fleet(ensemble, zk, w, JITTER, base);
       const watches = await watchesPerMember(ensemble);
       await Promise.all(children.map((c) => c.ask({ cmd: 'report' }, 'report')));
       const q0 = await mntr(ensemble, 'zk_packets_received');
@@ -204,41 +226,36 @@ async function main(): Promise<void> {
       log(`W=${w}: churn burst of 200 ops in ${(churnEnded - churnStarted).toFixed(0)} ms: ${churn.perChangePerSidecar.toFixed(2)} requests per change per sidecar, every sidecar back at ${I} instances ${churnConverge?.toFixed(0)} ms after`);
 
       // --- the storm: every session expired at once, jitter on (this fleet), then off -------
-      const storm: FleetResult['storm'] = { on: { peakPerSec: 0, convergeMs: undefined }, off: { peakPerSec: 0, convergeMs: undefined } };
       // Every sidecar process stopped past the session timeout (a partition of the fleet): the
       // ensemble expires every session; on SIGCONT each finds its session gone and opens another.
-      const expireAll = async (fleetChildren: Child[]) => {
+      const expireAll = async (fleetChildren: Child[]): Promise<Omit<Storm, 'peak200ms' | 'peak1s'>> => {
         const since = now();
         for (const c of fleetChildren) c.proc.kill('SIGSTOP');
         await sleep(SESSION_TIMEOUT_MS + 4000);
         const resumed = now();
-        const answers = fleetChildren.map((c) => c.ask<{ convergedAt?: number }>({ cmd: 'resynced', since }, 'resynced'));
+        const answers = fleetChildren.map((c) => c.ask<{ convergedAt?: number; afterSessionMs?: number }>({ cmd: 'resynced', since }, 'resynced'));
         for (const c of fleetChildren) c.proc.kill('SIGCONT');
         const done = await Promise.all(answers);
-        return done.every((a) => a.convergedAt !== undefined) ? Math.max(...done.map((a) => a.convergedAt!)) - resumed : undefined;
+        if (!done.every((a) => a.convergedAt !== undefined)) return { convergeMs: undefined, afterSessionMs: undefined };
+        return { convergeMs: Math.max(...done.map((a) => a.convergedAt!)) - resumed, afterSessionMs: Math.max(...done.map((a) => a.afterSessionMs!)) };
       };
-      {
-        let convergeMs: number | undefined;
-        const expiring = expireAll(children).then((ms) => (convergeMs = ms));
+      const storm = async (fleetChildren: Child[]): Promise<Storm> => {
+        const expiring = expireAll(fleetChildren);
         await sleep(SESSION_TIMEOUT_MS + 3000);
-        const peak = await peakRate(ensemble, expiring);
-        storm.on = { peakPerSec: peak, convergeMs };
-      }
+        const peaks = await peakRate(ensemble, expiring);
+        return { ...peaks, ...(await expiring) };
+      };
+      // The jittered fleet first (the one that ran the deploy), then a fresh one without jitter.
+      const on = await storm(children);
       await stopFleet(children);
-      const off = await fleet(ensemble, zk, w, 0, base);
-      {
-        let convergeMs: number | undefined;
-        const expiring = expireAll(off.children).then((ms) => (convergeMs = ms));
-        await sleep(SESSION_TIMEOUT_MS + 3000);
-        const peak = await peakRate(ensemble, expiring);
-        storm.off = { peakPerSec: peak, convergeMs };
-      }
-      await stopFleet(off.children);
-      log(`W=${w}: storm peak ${Math.round(storm.off.peakPerSec)}/s without jitter, ${Math.round(storm.on.peakPerSec)}/s with; converged ${storm.off.convergeMs?.toFixed(0)} / ${storm.on.convergeMs?.toFixed(0)} ms`);
+      const offFleet = await fleet(ensemble, zk, w, 0, base);
+      const off = await storm(offFleet.children);
+      await stopFleet(offFleet.children);
+      log(`W=${w}: storm peak ${Math.round(off.peak200ms)}/s (1 s: ${Math.round(off.peak1s)}) without jitter, ${Math.round(on.peak200ms)}/s (1 s: ${Math.round(on.peak1s)}) with a ${WINDOW_MS} ms window; converged ${off.convergeMs?.toFixed(0)} / ${on.convergeMs?.toFixed(0)} ms after the resume, ${off.afterSessionMs?.toFixed(0)} / ${on.afterSessionMs?.toFixed(0)} ms after a sidecar's new session`);
       results.push({
         w, changes, perChangePerSidecar: packets / (changes * w), watches,
         propagationP50: percentile(delays, 0.5), propagationP99: percentile(delays, 0.99),
-        cpuUsPerEvent: cpuUs / expected, memoryKiBPerSession: rssPerSession / 1024, storm, churn,
+        cpuUsPerEvent: cpuUs / expected, memoryKiBPerSession: rssPerSession / 1024, storm: { on, off }, churn,
       });
     }
   } finally {
@@ -251,12 +268,12 @@ async function main(): Promise<void> {
   const f = (n: number | undefined, d = 1) => (n === undefined ? 'did not converge in 60 s' : n.toFixed(d));
   const md = [
     `# zkroute at scale on one ensemble (${name})`, '',
-    `Machine: ${cpus().length} cores, Node ${process.version}. Command: \`npm run bench:scale -- --sidecars ${FLEETS.join(',')} --processes ${PROCESSES}${OBSERVERS ? ` --observers ${OBSERVERS}` : ''}\`.`,
+    `Machine: ${cpus().length} cores, Node ${process.version}. Command: \`npm run bench:scale -- --sidecars ${FLEETS.join(',')} --processes ${PROCESSES}${OBSERVERS ? ` --observers ${OBSERVERS}` : ''}${opts.jitter === 'auto' ? '' : ` --jitter ${opts.jitter}`}\`.`,
     `Ensemble: 3 voting members${OBSERVERS ? ` and ${OBSERVERS} observers (clients list every member)` : ''}, the test harness, on this machine. Each sidecar is a real Discovery client with its own session (${SESSION_TIMEOUT_MS / 1000} s timeout), watching S = ${S} services (one with I = ${I} instances, the others 3), ${PROCESSES} processes of sidecars.`,
-    `Rolling deploy: each of the ${I} instances deregistered, then its successor registered, 20 ms apart (${2 * I} changes). Requests: the members' \`zk_packets_received\` (mntr) during the deploy, less the session pings counted in a 5 s quiet window just before. Propagation: from just before each write was sent to each sidecar's table change, every change seen by every sidecar. Churn burst: 100 instances created and deleted in batches of 20, as fast as the writes go (200 changes); converged: every sidecar back at the deploy's ${I} instances. Storm: every sidecar process stopped (SIGSTOP) for the session timeout plus 4 s, so the ensemble expires every session, then resumed: peak requests per second in 200 ms samples from just before the resume, and the time from the resume until every watch of every sidecar has read again on a new session, with --resync-jitter 2s (a window of 1.5 s for these 6 watches) and 0.`, '',
-    '| W sidecars | requests per change per sidecar | watches per member | propagation p50 / p99 ms | discovery CPU per event per sidecar, us | memory per session, KiB | churn burst (200 ops): requests per change per sidecar, converged ms | storm peak req/s, jitter 0 / 2s | storm converged ms, jitter 0 / 2s | peak ratio |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...results.map((r) => `| ${r.w} | ${r.perChangePerSidecar.toFixed(2)} | ${r.watches.join(' / ')} | ${f(r.propagationP50)} / ${f(r.propagationP99)} | ${f(r.cpuUsPerEvent)} | ${f(r.memoryKiBPerSession, 0)} | ${r.churn.perChangePerSidecar.toFixed(2)}, ${f(r.churn.convergeMs, 0)} | ${Math.round(r.storm.off.peakPerSec)} / ${Math.round(r.storm.on.peakPerSec)} | ${f(r.storm.off.convergeMs, 0)} / ${f(r.storm.on.convergeMs, 0)} | ${(r.storm.off.peakPerSec / Math.max(1, r.storm.on.peakPerSec)).toFixed(1)}x |`),
+    `Rolling deploy: each of the ${I} instances deregistered, then its successor registered, 20 ms apart (${2 * I} changes). Requests: the members' \`zk_packets_received\` (mntr) during the deploy, less the session pings counted in a 5 s quiet window just before. Propagation: from just before each write was sent to each sidecar's table change, every change seen by every sidecar. Churn burst: 100 instances created and deleted in batches of 20, as fast as the writes go (200 changes); converged: every sidecar back at the deploy's ${I} instances. Storm: every sidecar process stopped (SIGSTOP) for the session timeout plus 4 s, so the ensemble expires every session, then resumed: peak requests per second in 200 ms samples from just before the resume, and the time from the resume until every watch of every sidecar has read again on a new session, with --resync-jitter ${opts.jitter} (a window of ${WINDOW_MS / 1000} s for these ${S + 1} watches) and 0; peaks over 200 ms and over 1 s; converged from the resume, and the most any sidecar took from its own new session.`, '',
+    '| W sidecars | requests per change per sidecar | watches per member | propagation p50 / p99 ms | discovery CPU per event per sidecar, us | memory per session, KiB | churn burst (200 ops): requests per change per sidecar, converged ms | storm peak req/s over 200 ms, jitter 0 / ${opts.jitter} | over 1 s | peak ratio, 200 ms / 1 s | storm converged ms after the resume, jitter 0 / ${opts.jitter} | after a sidecar\'s new session |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...results.map((r) => `| ${r.w} | ${r.perChangePerSidecar.toFixed(2)} | ${r.watches.join(' / ')} | ${f(r.propagationP50)} / ${f(r.propagationP99)} | ${f(r.cpuUsPerEvent)} | ${f(r.memoryKiBPerSession, 0)} | ${r.churn.perChangePerSidecar.toFixed(2)}, ${f(r.churn.convergeMs, 0)} | ${Math.round(r.storm.off.peak200ms)} / ${Math.round(r.storm.on.peak200ms)} | ${Math.round(r.storm.off.peak1s)} / ${Math.round(r.storm.on.peak1s)} | ${(r.storm.off.peak200ms / Math.max(1, r.storm.on.peak200ms)).toFixed(1)}x / ${(r.storm.off.peak1s / Math.max(1, r.storm.on.peak1s)).toFixed(1)}x | ${f(r.storm.off.convergeMs, 0)} / ${f(r.storm.on.convergeMs, 0)} | ${f(r.storm.off.afterSessionMs, 0)} / ${f(r.storm.on.afterSessionMs, 0)} |`),
     '',
   ].join('\n');
   mkdirSync(opts.out, { recursive: true });

@@ -83,7 +83,8 @@ export interface ProxyConfig extends ZookeeperConfig {
   readonly stateFile: string;
   readonly stateMaxAgeMs: number;
   /** After a new session, re-reads spread over up to this long (0: at once). */
-  readonly resyncJitterMs: number;
+  /** 'auto': up to 2 s, 250 ms per watch (RESYNC_JITTER_PER_WATCH_MS); a duration: that window. */
+  readonly resyncJitterMs: number | 'auto';
   readonly maxClientConnections: number;
   readonly bodyIdleTimeoutMs: number;
   readonly headerTimeoutMs: number;
@@ -135,6 +136,7 @@ const parsePercent: Parser<number> = (raw) => {
 };
 
 /** `auto` (on when --zone is set), true or false; resolved in buildProxyConfig. */
+const parseResyncJitter: Parser<number | 'auto'> = (raw) => (raw.trim() === 'auto' ? 'auto' : parseDurationOrZeroMs(raw));
 const parseZoneAware: Parser<boolean | 'auto'> = (raw) => (raw.trim() === 'auto' ? 'auto' : parseBoolean(raw));
 
 const parseHeaderName: Parser<string> = (raw) => {
@@ -203,7 +205,7 @@ export const PROXY_OPTIONS: readonly OptionSpec<keyof ProxyConfig>[] = [
   spec('access-log', 'accessLog', parseAccessLog, 'off', 'off, stdout, stderr or a file: one JSON line per finished request, written in batches; a file is reopened on SIGUSR1 (logrotate)'),
   spec('access-log-query', 'accessLogQuery', parseBoolean, 'false', "keep the query string in the access log's path (it may carry tokens)", { boolean: true }),
   spec('state-file', 'stateFile', parseStateFile, '', 'keep the table in this file (atomically, at most once a second); serve from it when ZooKeeper is unreachable at start'),
-  spec('resync-jitter', 'resyncJitterMs', parseDurationOrZeroMs, '2s', 'after a new ZooKeeper session, spread the re-reads over up to this long (250 ms per watch at most), serving the last table meanwhile; 0: at once'),
+  spec('resync-jitter', 'resyncJitterMs', parseResyncJitter, 'auto', 'after a new ZooKeeper session, spread the re-reads over this window, serving the last table meanwhile: auto (up to 2s, 250ms per watch), a duration (size it to the fleet, see docs/SCALING.md), or 0 (at once)'),
   spec('state-max-age', 'stateMaxAgeMs', parseDurationMs, '24h', 'a --state-file older than this is ignored'),
   spec('http-engine', 'httpEngine', oneOf(['zkroute', 'node'] as const), 'zkroute', 'HTTP/1.1 on both ends: zkroute (its own strict parser, server and upstream pools) or node (Node http + undici)'),
   spec('preserve-host', 'preserveHost', parseBoolean, 'false', "send the caller's Host header instead of the instance's host:port", { boolean: true }),

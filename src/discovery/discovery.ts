@@ -33,11 +33,13 @@ export interface DiscoveryOptions {
   /** The native C client's own log level on stderr (0 off ... 4 debug). */
   readonly nativeLogLevel?: number;
   /**
-   * After a new session, re-reads spread over up to this long (default 2000; 0: all at once),
-   * scaled down for few watches (RESYNC_JITTER_PER_WATCH_MS each), so that sidecars whose
-   * sessions expired together do not re-read at once. The last table is served meanwhile.
+   * After a new session, each watch re-reads after a random wait within this window, so that
+   * sidecars whose sessions expired together do not re-read at once; the last table is served
+   * meanwhile. 'auto' (the default): up to 2 s, RESYNC_JITTER_PER_WATCH_MS per watch. A number:
+   * that window (ms) whatever the watch count, for fleets large enough to size it (SCALING.md);
+   * 0: all at once.
    */
-  readonly resyncJitterMs?: number;
+  readonly resyncJitterMs?: number | 'auto';
 }
 
 export interface DiscoveryDeps {
@@ -50,8 +52,14 @@ export interface DiscoveryDeps {
   readonly random?: () => number;
 }
 
-/** The resync window grows by this much per watch, up to resyncJitterMs: one service (two watches) waits at most 500 ms. */
+/** The 'auto' resync window grows by this much per watch, up to 2 s: one service (two watches) waits at most 500 ms. */
 export const RESYNC_JITTER_PER_WATCH_MS = 250;
+export const RESYNC_JITTER_AUTO_MAX_MS = 2000;
+
+/** The resync window for a setting ('auto' or ms) and a number of watches. */
+export function resyncWindowMs(setting: number | 'auto', watches: number): number {
+  return setting === 'auto' ? Math.min(RESYNC_JITTER_AUTO_MAX_MS, RESYNC_JITTER_PER_WATCH_MS * watches) : setting;
+}
 
 export interface DiscoveryStats {
   readonly session: ZkSessionStats;
@@ -115,7 +123,7 @@ export class Discovery extends EventEmitter implements InstanceSource {
   /** A watcher's wait before re-reading after a new session: uniform over the jitter window. */
   readonly #resyncDelay = (): number => {
     const watches = 1 + this.#caches.size + this.#sequentialRoots.size;
-    const windowMs = Math.min(this.#options.resyncJitterMs ?? 2000, RESYNC_JITTER_PER_WATCH_MS * watches);
+    const windowMs = resyncWindowMs(this.#options.resyncJitterMs ?? 'auto', watches);
     return windowMs > 0 ? Math.floor(this.#random() * windowMs) : 0;
   };
   /** Services with a root of their own (see DiscoveryOptions.roots). */

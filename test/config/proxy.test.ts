@@ -8,7 +8,7 @@ test('defaults match the documented ones', (t) => {
     listen: { host: '127.0.0.1', port: 4700 }, prefix: '/svc', basePath: '/providers', layout: 'nested', balancer: 'random',
     preserveHost: false, keepLastOnEmpty: true, connectTimeoutMs: 1000, tryTimeoutMs: 15_000, deadlineMs: 30_000, retries: 2,
     retryBufferBytes: 65_536, consecutive5xx: 5, ejectionBaseMs: 10_000, ejectionMaxMs: 300_000, maxEjectionPercent: 50,
-    poolIdleTimeoutMs: 4000, logLevel: 'info',
+    poolIdleTimeoutMs: 4000, logLevel: 'info', resyncJitterMs: 'auto',
   });
   t.true(c.poolIdleTimeoutMs < 5000, 'below the common 5 s server keep-alive');
   t.true(Object.isFrozen(c));
@@ -43,4 +43,13 @@ test('errors name the source and the value', (t) => {
   t.throws(() => buildProxyConfig({}, {}), { message: /--zookeeper is required/ });
   t.throws(() => buildProxyConfig({ zookeeper: 'zk:2181', 'base-path': 'providers' }, {}), { message: /^--base-path "providers"/ });
   t.throws(() => buildProxyConfig({ zookeeper: 'zk:2181', 'ejection-base': '10m', 'ejection-max': '1m' }, {}), { message: /--ejection-base 600000ms is longer than --ejection-max/ });
+});
+
+test('--resync-jitter: auto, a duration, or 0', (t) => {
+  const jitter = (value: string) => buildProxyConfig({ zookeeper: 'zk:2181', 'resync-jitter': value }, {}).resyncJitterMs;
+  t.is(jitter('auto'), 'auto');
+  t.is(jitter('30s'), 30_000);
+  t.is(jitter('0'), 0);
+  t.throws(() => jitter('soon'), { message: /^--resync-jitter "soon": expected a duration/ });
+  t.throws(() => jitter('-2s'), { message: /^--resync-jitter "-2s": expected a duration/ });
 });

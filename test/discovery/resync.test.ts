@@ -1,7 +1,7 @@
 // Resync jitter: after a new session, a discovery client with many watches spreads its re-reads
 // over the window instead of re-reading all at once; a first read is never delayed.
 import test from 'ava';
-import { createDiscovery, type Discovery, type DiscoveryOptions } from '../../src/discovery/discovery.js';
+import { createDiscovery, resyncWindowMs, type Discovery, type DiscoveryDeps, type DiscoveryOptions } from '../../src/discovery/discovery.js';
 import { silentLogger } from '../../src/log.js';
 import { waitFor } from '../helpers/wait.js';
 import { zookeeperSuite } from '../helpers/suite.js';
@@ -9,7 +9,7 @@ import { expireSession, uniquePath } from '../helpers/zk.js';
 
 const suite = zookeeperSuite(test);
 
-async function withServices(count: number, options: Partial<DiscoveryOptions>): Promise<{ d: Discovery; base: string; services: string[] }> {
+async function withServices(count: number, options: Partial<DiscoveryOptions>, deps: Partial<DiscoveryDeps> = {}): Promise<{ d: Discovery; base: string; services: string[] }> {
   const base = uniquePath('providers');
   const services = Array.from({ length: count }, (_, i) => `s${i}`);
   for (const [i, s] of services.entries()) {
@@ -18,7 +18,7 @@ async function withServices(count: number, options: Partial<DiscoveryOptions>): 
   }
   await suite.zk.mkdirp(`${base}/later`);
   await suite.zk.create(`${base}/later/a`, JSON.stringify({ host: '127.0.0.1', port: 8999 }), { ephemeral: true });
-  const d = createDiscovery({ zookeeper: suite.server.connectString, basePath: base, services, sessionTimeoutMs: 4000, ...options }, { logger: silentLogger() });
+  const d = createDiscovery({ zookeeper: suite.server.connectString, basePath: base, services, sessionTimeoutMs: 4000, ...options }, { logger: silentLogger(), ...deps });
   suite.defer(() => d.close());
   await d.start();
   await d.ready();
@@ -26,10 +26,11 @@ async function withServices(count: number, options: Partial<DiscoveryOptions>): 
 }
 
 /** Expires the session; resolves with when the new one began and every watch's first read on it. */
-async function resyncAfterExpiry(d: Discovery): Promise<{ at: number; starts: number[] }> {
+async function resyncAfterExpiry(d: Discovery): Promise<{ at: number; sessionAt: number; starts: number[] }> {
   const renewed = newSession(d);
   await expireSession(suite.server.connectString, d.session.client!);
-  return readsOnNewSession(d, (await renewed).expiredAt);
+  const { expiredAt, sessionAt } = await renewed;
+  return { ...(await readsOnNewSession(d, expiredAt)), sessionAt };
 }
 
 /**
@@ -82,10 +83,25 @@ test('--resync-jitter 0: every watch re-reads at once', async (t) => {
   t.true(spread < 500);
 });
 
-test('few services: the window shrinks (250 ms per watch)', async (t) => {
-  const { d } = await withServices(2, { resyncJitterMs: 2000 });
+test('auto, few services: the window shrinks (250 ms per watch)', async (t) => {
+  const { d } = await withServices(2, { resyncJitterMs: 'auto' });
   const { starts } = await resyncAfterExpiry(d);
   const spread = Math.max(...starts) - Math.min(...starts);
   t.log(`3 watches re-read over ${spread} ms`);
   t.true(spread <= 750 + 50, 'at most 750 ms of jitter for three watches');
+});
+
+test('a window set explicitly is used whole, however few the watches', async (t) => {
+  // Every wait is 90% of the window: 1350 ms of a 1.5 s window ('auto' would allow 750 ms for three watches).
+  const { d } = await withServices(2, { resyncJitterMs: 1500 }, { random: () => 0.9 });
+  const { starts, sessionAt: session } = await resyncAfterExpiry(d);
+  t.log(`3 watches re-read ${Math.min(...starts) - session} to ${Math.max(...starts) - session} ms after the new session`);
+  t.true(Math.min(...starts) >= session + 1300, 'each waited 90% of the whole window');
+});
+
+test('resyncWindowMs: auto grows 250 ms per watch up to 2 s; a number is the window', (t) => {
+  t.is(resyncWindowMs('auto', 2), 500);
+  t.is(resyncWindowMs('auto', 40), 2000);
+  t.is(resyncWindowMs(30_000, 2), 30_000);
+  t.is(resyncWindowMs(0, 40), 0);
 });
