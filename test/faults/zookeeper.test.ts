@@ -180,14 +180,16 @@ test.serial('row 9: SIGSTOP of the member the proxy uses: reconnect within 2/3 o
       t.is(discovery.session.stats().expiries, 0);
       // The C client gives up on a silent server 2/3 of the session timeout after its last
       // answer (the slack: a loaded machine's timers) and connects to the next member of its
-      // shuffled list at once, unless the silent one was last in that list: then it waits
-      // another third of the session timeout first (zookeeper_interest's delay after the list
-      // wrapped around; seen in about 1 run in 3). A paused leader makes the others elect
-      // first: then the bound counts from the election. Either way the session (and so every
-      // watch and ephemeral) is kept.
+      // shuffled list at once, or after a 60th of the session timeout when the list wrapped
+      // around. (Until the binding was patched to call it back as it asks, that pause was the
+      // binding timer's old period, a third of the session timeout, in about 1 run in 3.) A
+      // paused leader makes the others elect first, and its followers must sync with the new
+      // leader before they serve: then the bound counts from the election and is looser.
+      // Either way the session (and so every watch and ephemeral) is kept.
       t.true(detectMs > 0 && detectMs <= (sessionTimeoutMs * 2) / 3 + 300, `gave up on the silent member after ${detectMs} ms`);
       const servingAgainMs = Math.max(detectMs, electedMs);
-      t.true(reconnectMs - servingAgainMs <= sessionTimeoutMs / 3 + 1000, `reconnected in ${reconnectMs} ms (the ensemble could serve again at ${servingAgainMs} ms)`);
+      const boundMs = wasLeader ? sessionTimeoutMs / 3 + 1000 : 1000;
+      t.true(reconnectMs - servingAgainMs <= boundMs, `reconnected in ${reconnectMs} ms (the ensemble could serve again at ${servingAgainMs} ms)`);
       assertNoLoss(t, report);
     } finally {
       member.resume();
