@@ -3,13 +3,14 @@
 import { performance } from 'node:perf_hooks';
 import { createDiscovery, type Discovery } from '../src/discovery/discovery.js';
 import type { Instance, SetDelta } from '../src/discovery/provider-table.js';
-import { silentLogger } from '../src/log.js';
+import { createLogger } from '../src/log.js';
 
 type Command =
   | { cmd: 'start'; count: number; zookeeper: string; services: string[]; watched: string; jitterMs: number | 'auto'; sessionTimeoutMs: number }
   | { cmd: 'report' }
   | { cmd: 'count'; service: string }
   | { cmd: 'resynced'; since: number }
+  | { cmd: 'failures' }
   | { cmd: 'stop' };
 
 const now = () => performance.timeOrigin + performance.now();
@@ -20,6 +21,9 @@ const sessionAt = new Map<Discovery, number>();
 let seen = new Map<string, number[]>();
 
 const send = (message: unknown) => process.send!(message);
+/** Failed attempts to open a new session after an expiry (each is retried with backoff). */
+let renewFailures = 0;
+const logger = createLogger({ level: 'warn', destination: { write: (line: string) => { if (line.includes('could not open a new zookeeper session')) renewFailures += 1; } } });
 
 process.on('message', (raw: unknown) => {
   const m = raw as Command;
@@ -30,7 +34,7 @@ process.on('message', (raw: unknown) => {
         const cpuBefore = process.cpuUsage();
         for (let i = 0; i < m.count; i += 25) {
           await Promise.all(Array.from({ length: Math.min(25, m.count - i) }, async () => {
-            const d = createDiscovery({ zookeeper: m.zookeeper, services: m.services, sessionTimeoutMs: m.sessionTimeoutMs, resyncJitterMs: m.jitterMs, connectTimeoutMs: 30_000 }, { logger: silentLogger() });
+            const d = createDiscovery({ zookeeper: m.zookeeper, services: m.services, sessionTimeoutMs: m.sessionTimeoutMs, resyncJitterMs: m.jitterMs, connectTimeoutMs: 30_000 }, { logger });
             d.on('change', (service: string, _instances: readonly Instance[], delta: SetDelta) => {
               if (service !== m.watched) return;
               const at = now();
@@ -55,6 +59,9 @@ process.on('message', (raw: unknown) => {
         seen = new Map();
         return;
       }
+      case 'failures':
+        send({ failures: renewFailures });
+        return;
       case 'count':
         send({ counts: sidecars.map((d) => d.instances(m.service)?.length ?? 0) });
         return;
@@ -70,6 +77,8 @@ process.on('message', (raw: unknown) => {
               resynced: true,
               convergedAt: done ? Math.max(...sidecars.map(lastRead)) : undefined,
               afterSessionMs: done ? Math.max(...sidecars.map((d) => lastRead(d) - (sessionAt.get(d) ?? 0))) : undefined,
+              sessionsAt: sidecars.map((d) => sessionAt.get(d) ?? 0),
+              renewFailures,
               expiries: sidecars.reduce((n, d) => n + d.session.stats().expiries, 0),
             });
             return;

@@ -95,6 +95,11 @@ interface Storm {
   convergeMs: number | undefined;
   /** The most any sidecar took from its own new session to its last watch's read. */
   afterSessionMs: number | undefined;
+  /** Each sidecar's new session, from the resume: median and most. */
+  sessionP50Ms: number | undefined;
+  sessionMaxMs: number | undefined;
+  /** Attempts to open a new session that failed (a 3 s connect limit each) and were retried. */
+  renewFailures: number;
 }
 
 interface FleetResult {
@@ -229,15 +234,21 @@ async function main(): Promise<void> {
       // Every sidecar process stopped past the session timeout (a partition of the fleet): the
       // ensemble expires every session; on SIGCONT each finds its session gone and opens another.
       const expireAll = async (fleetChildren: Child[]): Promise<Omit<Storm, 'peak200ms' | 'peak1s'>> => {
+        // Counted from this storm on (the processes' counters are cumulative).
+        const failuresBefore = (await Promise.all(fleetChildren.map((c) => c.ask<{ failures: number }>({ cmd: 'failures' }, 'failures')))).reduce((n, a) => n + a.failures, 0);
         const since = now();
         for (const c of fleetChildren) c.proc.kill('SIGSTOP');
         await sleep(SESSION_TIMEOUT_MS + 4000);
         const resumed = now();
-        const answers = fleetChildren.map((c) => c.ask<{ convergedAt?: number; afterSessionMs?: number }>({ cmd: 'resynced', since }, 'resynced'));
+        const answers = fleetChildren.map((c) => c.ask<{ convergedAt?: number; afterSessionMs?: number; sessionsAt: number[]; renewFailures: number }>({ cmd: 'resynced', since }, 'resynced'));
         for (const c of fleetChildren) c.proc.kill('SIGCONT');
         const done = await Promise.all(answers);
-        if (!done.every((a) => a.convergedAt !== undefined)) return { convergeMs: undefined, afterSessionMs: undefined };
-        return { convergeMs: Math.max(...done.map((a) => a.convergedAt!)) - resumed, afterSessionMs: Math.max(...done.map((a) => a.afterSessionMs!)) };
+        const renewFailures = done.reduce((n, a) => n + a.renewFailures, 0) - failuresBefore;
+        const sessions = done.flatMap((a) => a.sessionsAt).map((at) => at - resumed).sort((a, b) => a - b);
+        const sessionP50Ms = percentile(sessions, 0.5);
+        const sessionMaxMs = sessions[sessions.length - 1];
+        if (!done.every((a) => a.convergedAt !== undefined)) return { convergeMs: undefined, afterSessionMs: undefined, sessionP50Ms, sessionMaxMs, renewFailures };
+        return { convergeMs: Math.max(...done.map((a) => a.convergedAt!)) - resumed, afterSessionMs: Math.max(...done.map((a) => a.afterSessionMs!)), sessionP50Ms, sessionMaxMs, renewFailures };
       };
       const storm = async (fleetChildren: Child[]): Promise<Storm> => {
         const expiring = expireAll(fleetChildren);
@@ -251,7 +262,7 @@ async function main(): Promise<void> {
       const offFleet = await fleet(ensemble, zk, w, 0, base);
       const off = await storm(offFleet.children);
       await stopFleet(offFleet.children);
-      log(`W=${w}: storm peak ${Math.round(off.peak200ms)}/s (1 s: ${Math.round(off.peak1s)}) without jitter, ${Math.round(on.peak200ms)}/s (1 s: ${Math.round(on.peak1s)}) with a ${WINDOW_MS} ms window; converged ${off.convergeMs?.toFixed(0)} / ${on.convergeMs?.toFixed(0)} ms after the resume, ${off.afterSessionMs?.toFixed(0)} / ${on.afterSessionMs?.toFixed(0)} ms after a sidecar's new session`);
+      log(`W=${w}: storm peak ${Math.round(off.peak200ms)}/s (1 s: ${Math.round(off.peak1s)}) without jitter, ${Math.round(on.peak200ms)}/s (1 s: ${Math.round(on.peak1s)}) with a ${WINDOW_MS} ms window; converged ${off.convergeMs?.toFixed(0)} / ${on.convergeMs?.toFixed(0)} ms after the resume, ${off.afterSessionMs?.toFixed(0)} / ${on.afterSessionMs?.toFixed(0)} ms after a sidecar's new session; new sessions p50 ${off.sessionP50Ms?.toFixed(0)} / ${on.sessionP50Ms?.toFixed(0)}, max ${off.sessionMaxMs?.toFixed(0)} / ${on.sessionMaxMs?.toFixed(0)} ms after the resume, ${off.renewFailures} / ${on.renewFailures} failed attempts`);
       results.push({
         w, changes, perChangePerSidecar: packets / (changes * w), watches,
         propagationP50: percentile(delays, 0.5), propagationP99: percentile(delays, 0.99),
@@ -271,9 +282,9 @@ async function main(): Promise<void> {
     `Machine: ${cpus().length} cores, Node ${process.version}. Command: \`npm run bench:scale -- --sidecars ${FLEETS.join(',')} --processes ${PROCESSES}${OBSERVERS ? ` --observers ${OBSERVERS}` : ''}${opts.jitter === 'auto' ? '' : ` --jitter ${opts.jitter}`}\`.`,
     `Ensemble: 3 voting members${OBSERVERS ? ` and ${OBSERVERS} observers (clients list every member)` : ''}, the test harness, on this machine. Each sidecar is a real Discovery client with its own session (${SESSION_TIMEOUT_MS / 1000} s timeout), watching S = ${S} services (one with I = ${I} instances, the others 3), ${PROCESSES} processes of sidecars.`,
     `Rolling deploy: each of the ${I} instances deregistered, then its successor registered, 20 ms apart (${2 * I} changes). Requests: the members' \`zk_packets_received\` (mntr) during the deploy, less the session pings counted in a 5 s quiet window just before. Propagation: from just before each write was sent to each sidecar's table change, every change seen by every sidecar. Churn burst: 100 instances created and deleted in batches of 20, as fast as the writes go (200 changes); converged: every sidecar back at the deploy's ${I} instances. Storm: every sidecar process stopped (SIGSTOP) for the session timeout plus 4 s, so the ensemble expires every session, then resumed: peak requests per second in 200 ms samples from just before the resume, and the time from the resume until every watch of every sidecar has read again on a new session, with --resync-jitter ${opts.jitter} (a window of ${WINDOW_MS / 1000} s for these ${S + 1} watches) and 0; peaks over 200 ms and over 1 s; converged from the resume, and the most any sidecar took from its own new session.`, '',
-    `| W sidecars | requests per change per sidecar | watches per member | propagation p50 / p99 ms | discovery CPU per event per sidecar, us | memory per session, KiB | churn burst (200 ops): requests per change per sidecar, converged ms | storm peak req/s over 200 ms, jitter 0 / ${opts.jitter} | over 1 s | peak ratio, 200 ms / 1 s | storm converged ms after the resume, jitter 0 / ${opts.jitter} | after a sidecar's new session |`,
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...results.map((r) => `| ${r.w} | ${r.perChangePerSidecar.toFixed(2)} | ${r.watches.join(' / ')} | ${f(r.propagationP50)} / ${f(r.propagationP99)} | ${f(r.cpuUsPerEvent)} | ${f(r.memoryKiBPerSession, 0)} | ${r.churn.perChangePerSidecar.toFixed(2)}, ${f(r.churn.convergeMs, 0)} | ${Math.round(r.storm.off.peak200ms)} / ${Math.round(r.storm.on.peak200ms)} | ${Math.round(r.storm.off.peak1s)} / ${Math.round(r.storm.on.peak1s)} | ${(r.storm.off.peak200ms / Math.max(1, r.storm.on.peak200ms)).toFixed(1)}x / ${(r.storm.off.peak1s / Math.max(1, r.storm.on.peak1s)).toFixed(1)}x | ${f(r.storm.off.convergeMs, 0)} / ${f(r.storm.on.convergeMs, 0)} | ${f(r.storm.off.afterSessionMs, 0)} / ${f(r.storm.on.afterSessionMs, 0)} |`),
+    `| W sidecars | requests per change per sidecar | watches per member | propagation p50 / p99 ms | discovery CPU per event per sidecar, us | memory per session, KiB | churn burst (200 ops): requests per change per sidecar, converged ms | storm peak req/s over 200 ms, jitter 0 / ${opts.jitter} | over 1 s | peak ratio, 200 ms / 1 s | storm converged ms after the resume, jitter 0 / ${opts.jitter} | after a sidecar's new session | new sessions after the resume, p50 / max ms, jitter 0 / ${opts.jitter} | failed session attempts, jitter 0 / ${opts.jitter} |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...results.map((r) => `| ${r.w} | ${r.perChangePerSidecar.toFixed(2)} | ${r.watches.join(' / ')} | ${f(r.propagationP50)} / ${f(r.propagationP99)} | ${f(r.cpuUsPerEvent)} | ${f(r.memoryKiBPerSession, 0)} | ${r.churn.perChangePerSidecar.toFixed(2)}, ${f(r.churn.convergeMs, 0)} | ${Math.round(r.storm.off.peak200ms)} / ${Math.round(r.storm.on.peak200ms)} | ${Math.round(r.storm.off.peak1s)} / ${Math.round(r.storm.on.peak1s)} | ${(r.storm.off.peak200ms / Math.max(1, r.storm.on.peak200ms)).toFixed(1)}x / ${(r.storm.off.peak1s / Math.max(1, r.storm.on.peak1s)).toFixed(1)}x | ${f(r.storm.off.convergeMs, 0)} / ${f(r.storm.on.convergeMs, 0)} | ${f(r.storm.off.afterSessionMs, 0)} / ${f(r.storm.on.afterSessionMs, 0)} | ${f(r.storm.off.sessionP50Ms, 0)} / ${f(r.storm.off.sessionMaxMs, 0)}, ${f(r.storm.on.sessionP50Ms, 0)} / ${f(r.storm.on.sessionMaxMs, 0)} | ${r.storm.off.renewFailures} / ${r.storm.on.renewFailures} |`),
     '',
   ].join('\n');
   mkdirSync(opts.out, { recursive: true });
