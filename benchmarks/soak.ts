@@ -103,11 +103,13 @@ async function main(): Promise<void> {
   // harness) would show as slow requests, so it is reported beside the proxy's.
   const ownLoop = monitorEventLoopDelay({ resolution: 20 });
   ownLoop.enable();
-  const events: string[] = [];
+  const events: { at: number; line: string }[] = [];
   const t0 = Date.now();
+  const stamp = (at: number, what: string) => `${((at - t0) / 1000).toFixed(1).padStart(6)} s  ${what}`;
   const note = (what: string) => {
-    events.push(`${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${what}`);
-    console.log(events.at(-1));
+    const at = Date.now();
+    events.push({ at, line: stamp(at, what) });
+    console.log(events.at(-1)!.line);
   };
   try {
     for (let i = 0; i < 5; i++) {
@@ -117,6 +119,8 @@ async function main(): Promise<void> {
     const proxy = run('proxy', [
       BIN, 'proxy', '--zookeeper', zookeeper, '--listen', `127.0.0.1:${listen}`, '--admin', `127.0.0.1:${admin}`, '--services', 'api',
       '--zookeeper-session-timeout', `${SESSION_MS}ms`, '--try-timeout', '1s', '--connect-timeout', '300ms', '--ejection-base', '5s',
+      // Every request's tries, instance and error code, to read a failure by.
+      '--access-log', path.join(logDir, 'access.log'),
     ]);
     await waitForOk(`http://127.0.0.1:${admin}/readyz`, 30_000);
     for (const p of providers) await waitForOk(`http://127.0.0.1:${p.port}/`, 10_000);
@@ -262,10 +266,10 @@ async function main(): Promise<void> {
       '|---|---|---|---|---|---|',
       ...samples.filter((_, i) => i % 6 === 0 || i === samples.length - 1).map((x) => `| ${x.at.toFixed(0)} s | ${x.rssMiB.toFixed(1)} | ${x.heapMiB.toFixed(1)} | ${x.fds} | ${x.sockets} | ${x.devNull} |`),
       '',
-      '## Faults',
+      '## Faults, and every failed request among them',
       '',
       '```',
-      ...events,
+      ...[...events, ...report.failures.map((f) => ({ at: f.at, line: stamp(f.at, `    failed: ${f.method} ${f.what}`) }))].sort((a, b) => a.at - b.at).map((e) => e.line),
       '```',
       '',
     ];

@@ -33,13 +33,15 @@ export interface TrafficReport {
   readonly failedPosts: readonly string[];
   /** Requests answered per upstream name. */
   readonly byUpstream: Readonly<Record<string, number>>;
+  /** Every failure with when it was answered (ms since epoch), to lay beside the faults. */
+  readonly failures: readonly { readonly at: number; readonly method: 'GET' | 'POST'; readonly what: string }[];
 }
 
 /** A running load loop; `stop()` ends it and returns the figures. */
 export class Traffic {
   readonly #agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
   readonly #options: Required<TrafficOptions>;
-  readonly #figures = { sent: 0, ok: 0, gets: 0, posts: 0, failedIdempotent: [] as string[], failedPosts: [] as string[], byUpstream: {} as Record<string, number> };
+  readonly #figures = { sent: 0, ok: 0, gets: 0, posts: 0, failedIdempotent: [] as string[], failedPosts: [] as string[], byUpstream: {} as Record<string, number>, failures: [] as { at: number; method: 'GET' | 'POST'; what: string }[] };
   #stopped = false;
   #stopping: Promise<TrafficReport> | undefined;
   readonly #loops: Promise<void>[];
@@ -95,10 +97,15 @@ export class Traffic {
       } catch {
         // Not one of our JSON errors: the status says it.
       }
-      (post ? figures.failedPosts : figures.failedIdempotent).push(`${res.statusCode} ${code}`.trim());
+      this.#failed(post, `${res.statusCode} ${code}`.trim());
     } catch (err) {
-      (post ? figures.failedPosts : figures.failedIdempotent).push(`client ${(err as { code?: string }).code ?? (err as Error).message}`);
+      this.#failed(post, `client ${(err as { code?: string }).code ?? (err as Error).message}`);
     }
+  }
+
+  #failed(post: boolean, what: string): void {
+    (post ? this.#figures.failedPosts : this.#figures.failedIdempotent).push(what);
+    this.#figures.failures.push({ at: Date.now(), method: post ? 'POST' : 'GET', what });
   }
 
   /** Ends the loop (idempotent) once the requests in flight are answered. */
@@ -108,7 +115,7 @@ export class Traffic {
       await Promise.all(this.#loops);
       await this.#agent.close();
       const f = this.#figures;
-      return { ...f, failedIdempotent: [...f.failedIdempotent], failedPosts: [...f.failedPosts], byUpstream: { ...f.byUpstream } };
+      return { ...f, failedIdempotent: [...f.failedIdempotent], failedPosts: [...f.failedPosts], byUpstream: { ...f.byUpstream }, failures: [...f.failures] };
     })();
     return this.#stopping;
   }

@@ -2,7 +2,7 @@ import test from 'ava';
 import { request as httpRequest } from 'node:http';
 import type { Instance } from '../../src/discovery/provider-table.js';
 import { WebSocket } from 'ws';
-import { captureLogger, register, runConcurrently, startProxy } from '../helpers/proxy.js';
+import { captureLogger, metricValue, register, runConcurrently, startProxy } from '../helpers/proxy.js';
 import { echoHandler, Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
@@ -153,6 +153,31 @@ test('a reset after the request was sent: GET retried elsewhere; POST answered 5
     }
   }
   t.fail('no POST reached the resetting instance');
+});
+
+test('a kept-alive connection the instance closes as the request arrives: an idempotent request is sent again on a new connection, not failed or counted against the instance; a POST is not', async (t) => {
+  // Each connection serves its first request and is closed when the next one arrives: what a
+  // reused connection meets when the instance's keep-alive timeout fired just before (or when
+  // the proxy was paused past it, and the close is read only after the request went out).
+  const served = new WeakMap<object, number>();
+  const closing: Parameters<typeof Upstream.start>[1] = (req, res) => {
+    const n = (served.get(req.socket) ?? 0) + 1;
+    served.set(req.socket, n);
+    if (n > 1) return void req.socket.destroy();
+    res.setHeader('connection', 'keep-alive');
+    res.end('ok');
+  };
+  // zkroute's engine (whatever ZKROUTE_HTTP_ENGINE says): the node engine's undici pool does not
+  // tell a reused connection from a new one, and fails such a try over to another instance.
+  const { upstreams, proxy } = await setup(['closing'], { retries: '0', 'http-engine': 'zkroute' }, { closing });
+  const gets = [];
+  for (let i = 0; i < 5; i++) gets.push(await proxy.request(`/svc/svc1/g${i}`));
+  t.deepEqual(gets.map((g) => g.status), [200, 200, 200, 200, 200], 'every GET answered although only one instance and no retries');
+  t.is(upstreams['closing']!.count('/g'), 9, 'each GET after the first met a closing connection once, then a new one');
+  t.is(await metricValue(proxy, 'zkroute_ejections_total', { service: 'svc1' }) ?? 0, 0, 'not a failure of the instance');
+  const post = await proxy.request('/svc/svc1/p', { method: 'POST', body: 'x' });
+  t.is(post.status, 502, 'a POST that may have been read is not sent twice');
+  t.is(upstreams['closing']!.count('/p'), 1);
 });
 
 test('an instance answering 503 is ejected after --consecutive-5xx; when all are ejected, panic mode still routes', async (t) => {

@@ -10,6 +10,7 @@ import { DEADLINE_CODE, type TryOutcome } from '../../outcome.js';
 import { CLIENT_GONE } from '../../upstream/cancellation.js';
 import { failedTryOutcome, takePools, type ForwardRequest, type Forwarder } from '../forwarder.js';
 import { clientResponseFields } from '../headers.js';
+import { isIdempotent } from '../retry-policy.js';
 import { writeChunk, writeJoined, type EngineResponse } from './exchange.js';
 import { Http1Parser, type MessageHead } from './parser.js';
 
@@ -122,6 +123,12 @@ class Pool {
     if (i !== -1) this.#waiting.splice(i, 1);
   }
 
+  /** Starts the exchange on a new connection, whatever is idle (a re-send after a stale one). */
+  connectFresh(exchange: Exchange): void {
+    if (this.closed) return exchange.finish({ kind: 'connect-failed', code: 'FORWARDER_CLOSED' });
+    this.#connect(exchange);
+  }
+
   #connect(exchange: Exchange): void {
     this.#open += 1;
     const lookup = this.#options.lookupFor?.(this.#port);
@@ -157,6 +164,7 @@ class Pool {
       upstream.socket.destroy();
       return;
     }
+    upstream.exchange.answered = true;
     let offset = 0;
     while (offset < chunk.length && upstream.exchange) {
       const n = upstream.parser.execute(chunk, offset);
@@ -206,6 +214,12 @@ class Exchange {
   #keepAlive = true;
   #waitingForDrain = false;
   #connecting = false;
+  /** The connection was idle in the pool before this try (kept alive from an earlier one). */
+  #reused = false;
+  /** Sent again once on a new connection after a reused one closed before any answer. */
+  #resent = false;
+  /** Some byte of a response arrived on this try's connection. */
+  answered = false;
 
   constructor(request: ForwardRequest, res: EngineResponse, pool: Pool, done: (outcome: TryOutcome) => void) {
     this.#request = request;
@@ -233,6 +247,8 @@ class Exchange {
     upstream.exchange = this;
     upstream.headDeadline.arm(Math.max(1, Math.ceil(this.#request.tryTimeoutMs - (performance.now() - this.#startedAt))));
     this.#connecting = connecting;
+    this.#reused = !connecting;
+    this.answered = false;
     upstream.parser.noBody = this.#request.method === 'HEAD';
     // Written at once: on a new connection the socket queues it until connected.
     this.#send(upstream.socket);
@@ -350,9 +366,36 @@ class Exchange {
 
   #fail(err: Error, beforeConnect = false): void {
     if (this.#finished) return;
+    if (this.#staleConnection()) return this.#resend();
     // After the status line went out the caller's response can only be cut.
     if (this.#status !== 0) this.#res.destroy();
     this.finish(failedTryOutcome(err, this.#status, this.#request.cancel.reason, beforeConnect && this.#connecting));
+  }
+
+  /**
+   * A kept-alive connection that closed before any byte of an answer: the instance closed it
+   * as the request arrived (its keep-alive timeout, or a close this process read only after
+   * writing, as after a pause). The request was most likely never read; an idempotent one with
+   * a body we still hold is sent once more on a new connection to the same instance, as Go's
+   * and HAProxy's clients do, instead of failing the try (a retry elsewhere, a health failure).
+   */
+  #staleConnection(): boolean {
+    const request = this.#request;
+    return this.#reused && !this.#resent && !this.answered && this.#status === 0 && request.cancel.reason === undefined
+      && (request.body === null || Buffer.isBuffer(request.body)) && isIdempotent(request.method);
+  }
+
+  #resend(): void {
+    this.#resent = true;
+    const upstream = this.#upstream;
+    this.#upstream = undefined;
+    if (upstream?.exchange === this) {
+      upstream.exchange = undefined;
+      upstream.headDeadline.disarm();
+      upstream.socket.destroy();
+    }
+    this.#keepAlive = true;
+    this.#pool.connectFresh(this);
   }
 
   headersTimeout(): void {
