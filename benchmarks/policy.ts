@@ -154,7 +154,7 @@ http { access_log off; client_body_temp_path ${tmp}/body; proxy_temp_path ${tmp}
       `# Traffic policy on the routing path (${name})`, '',
       `Machine: ${cpus().length} cores, Node ${process.version}. Command: \`npm run bench:policy -- --duration ${seconds} --reps ${reps} --before ${opts.before}\`.`,
       `Pinned: wrk and the upstream on core 0, each proxy on core 1; ${connections} connections, 100-byte responses, ${seconds} s runs, ${reps} alternating repetitions; medians.`, '',
-      '- `before`: zkroute at ' + opts.before + ' (before #18)',
+      '- `before`: zkroute at ' + opts.before + (opts.before === '8bf4fa1' ? ' (before #18)' : ''),
       '- `off`: this build, `--retry-budget off --subset-header none` (no zone, no slow start)',
       '- `default`: this build with its defaults (a 20% retry budget per service, the subset header looked up)',
       '- `policy`: this build with `--zone a` (the instance is in zone a) and a per-service override for `bench` (retries, try-timeout, balancer)', '',

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { request as httpRequest } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import type { Instance } from '../../src/discovery/provider-table.js';
 import { WebSocket } from 'ws';
 import { captureLogger, metricValue, register, runConcurrently, startProxy } from '../helpers/proxy.js';
@@ -178,6 +179,35 @@ test('a kept-alive connection the instance closes as the request arrives: an ide
   const post = await proxy.request('/svc/svc1/p', { method: 'POST', body: 'x' });
   t.is(post.status, 502, 'a POST that may have been read is not sent twice');
   t.is(upstreams['closing']!.count('/p'), 1);
+});
+
+test('an instance that closes each connection right after its answer: a waiting POST gets a new connection, not the closed one', async (t) => {
+  // The answer says keep-alive, but the close follows it at once: both are in the proxy's socket
+  // buffer together (as after a pause). A request queued for the connection (one connection per
+  // instance here) must not be written on it before that close is read.
+  let requests = 0;
+  const server = createNetServer((socket) => {
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const length = Number(/content-length: *(\d+)/i.exec(buffered.slice(0, end))?.[1] ?? 0);
+      if (buffered.length < end + 4 + length) return;
+      requests += 1;
+      socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  suite.defer(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const base = uniquePath('providers');
+  await register(suite.zk, base, 'svc1', 'closer', `127.0.0.1:${(server.address() as AddressInfo).port}`);
+  const proxy = await startProxy(suite.server.connectString, base, { retries: '0', 'max-connections-per-instance': '1', 'http-engine': 'zkroute' });
+  suite.defer(() => proxy.close());
+  const posts = await Promise.all(Array.from({ length: 6 }, (_, i) => proxy.request(`/svc/svc1/p${i}`, { method: 'POST', body: `x${i}` })));
+  t.deepEqual(posts.map((p) => p.status), [200, 200, 200, 200, 200, 200]);
+  t.is(requests, 6, 'each POST sent once');
 });
 
 test('an instance answering 503 is ejected after --consecutive-5xx; when all are ejected, panic mode still routes', async (t) => {

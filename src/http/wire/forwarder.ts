@@ -90,6 +90,9 @@ class Pool {
   readonly #options: WireForwarderOptions;
   readonly #idle: Upstream[] = [];
   readonly #waiting: Exchange[] = [];
+  /** Released in this turn of the event loop: reusable after the next poll (see release). */
+  readonly #released: Upstream[] = [];
+  #hopScheduled = false;
   #open = 0;
   closed = false;
 
@@ -174,18 +177,50 @@ class Pool {
     if (offset < chunk.length) upstream.socket.destroy();
   }
 
-  /** The exchange is over: the connection goes back to the pool, or is closed. */
+  /**
+   * The exchange is over: the connection goes back to the pool, or is closed. It is reused only
+   * once the event loop has polled again, not in the read that finished its answer: a close the
+   * instance sent right behind the answer (after a pause every answer left waiting in the
+   * buffers has one) is read by that next poll (libuv stops reading a socket at a short read),
+   * and so is seen before a request is written on the connection, instead of after (a request
+   * the instance never read, which a POST cannot be sent again for). One deferral per pool and
+   * turn: two setImmediate hops, the second after the next poll phase.
+   */
   release(upstream: Upstream, reusable: boolean): void {
     upstream.exchange = undefined;
     if (!reusable || this.closed) {
       upstream.socket.destroy();
       return;
     }
-    const next = this.#waiting.shift();
-    if (next) return next.start(upstream);
-    this.#idle.push(upstream);
-    if (upstream.idleTimer) upstream.idleTimer.refresh();
-    else upstream.idleTimer = setTimeout(() => upstream.socket.destroy(), this.#options.poolIdleTimeoutMs);
+    this.#released.push(upstream);
+    if (!this.#hopScheduled) {
+      this.#hopScheduled = true;
+      setImmediate(this.#hop);
+    }
+  }
+
+  readonly #hop = (): void => {
+    this.#hopScheduled = false;
+    const batch = this.#released.splice(0);
+    setImmediate(() => this.#settle(batch));
+  };
+
+  #settle(batch: Upstream[]): void {
+    for (const upstream of batch) {
+      const socket = upstream.socket;
+      if (this.closed || socket.destroyed || socket.readableEnded || !socket.writable) {
+        socket.destroy();
+        continue;
+      }
+      const next = this.#waiting.shift();
+      if (next) {
+        next.start(upstream);
+        continue;
+      }
+      this.#idle.push(upstream);
+      if (upstream.idleTimer) upstream.idleTimer.refresh();
+      else upstream.idleTimer = setTimeout(() => socket.destroy(), this.#options.poolIdleTimeoutMs);
+    }
   }
 
   #next(): void {
@@ -196,6 +231,7 @@ class Pool {
   close(): void {
     this.closed = true;
     for (const upstream of this.#idle.splice(0)) upstream.socket.destroy();
+    for (const upstream of this.#released.splice(0)) upstream.socket.destroy();
     for (const waiting of this.#waiting.splice(0)) waiting.finish({ kind: 'connect-failed', code: 'FORWARDER_CLOSED' });
   }
 }
