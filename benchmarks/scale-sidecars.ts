@@ -79,7 +79,6 @@ process.on('message', (raw: unknown) => {
               afterSessionMs: done ? Math.max(...sidecars.map((d) => lastRead(d) - (sessionAt.get(d) ?? 0))) : undefined,
               sessionsAt: sidecars.map((d) => sessionAt.get(d) ?? 0),
               renewFailures,
-              expiries: sidecars.reduce((n, d) => n + d.session.stats().expiries, 0),
             });
             return;
           }

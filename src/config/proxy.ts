@@ -82,8 +82,7 @@ export interface ProxyConfig extends ZookeeperConfig {
   /** The saved table ('' = none): written after changes, served from when ZooKeeper is unreachable at start. */
   readonly stateFile: string;
   readonly stateMaxAgeMs: number;
-  /** After a new session, re-reads spread over up to this long (0: at once). */
-  /** 'auto': up to 2 s, 250 ms per watch (RESYNC_JITTER_PER_WATCH_MS); a duration: that window. */
+  /** After a new session, re-reads spread over this window: 'auto' (up to 2 s, 250 ms per watch), a duration, or 0 (at once). */
   readonly resyncJitterMs: number | 'auto';
   readonly maxClientConnections: number;
   readonly bodyIdleTimeoutMs: number;
@@ -135,8 +134,10 @@ const parsePercent: Parser<number> = (raw) => {
   return n !== undefined && n > 0 && n <= 100 ? n : { problem: 'expected a percentage above 0 and at most 100, such as 70%' };
 };
 
-/** `auto` (on when --zone is set), true or false; resolved in buildProxyConfig. */
+/** `auto` (see resyncWindowMs), a duration, or `0`. */
 const parseResyncJitter: Parser<number | 'auto'> = (raw) => (raw.trim() === 'auto' ? 'auto' : parseDurationOrZeroMs(raw));
+
+/** `auto` (on when --zone is set), true or false; resolved in buildProxyConfig. */
 const parseZoneAware: Parser<boolean | 'auto'> = (raw) => (raw.trim() === 'auto' ? 'auto' : parseBoolean(raw));
 
 const parseHeaderName: Parser<string> = (raw) => {

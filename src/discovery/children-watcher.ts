@@ -108,8 +108,7 @@ export class ChildrenWatcher {
    */
   readonly #onConnected = () => {
     if (!this.#failing) return;
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    this.#cancelRetry();
     this.sync();
   };
 
@@ -134,7 +133,7 @@ export class ChildrenWatcher {
 
   close(): void {
     this.#closed = true;
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#cancelRetry();
     if (this.#resyncTimer) clearTimeout(this.#resyncTimer);
     this.#session.off('session', this.#onSession);
     this.#session.off('connected', this.#onConnected);
@@ -154,8 +153,7 @@ export class ChildrenWatcher {
     // The last snapshot is served meanwhile; a watcher that has none yet reads at once.
     const delayMs = this.#delivered ? this.#resyncDelayMs?.() ?? 0 : 0;
     // The resync below replaces a retry pending from the old session (which would skip the jitter).
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    this.#cancelRetry();
     if (delayMs <= 0) return this.sync();
     if (this.#resyncTimer) clearTimeout(this.#resyncTimer);
     this.#resyncTimer = setTimeout(() => {
@@ -203,6 +201,11 @@ export class ChildrenWatcher {
         return;
       }
     }
+  }
+
+  #cancelRetry(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
   }
 
   #scheduleRetry(): void {

@@ -23,7 +23,6 @@ export function metadataValue(instance: Instance, key: string): string | undefin
   return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
 }
 
-
 interface Split {
   readonly local: readonly Instance[];
   readonly remote: readonly Instance[];

@@ -41,7 +41,7 @@ export interface TrafficReport {
 export class Traffic {
   readonly #agent = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
   readonly #options: Required<TrafficOptions>;
-  readonly #figures = { sent: 0, ok: 0, gets: 0, posts: 0, failedIdempotent: [] as string[], failedPosts: [] as string[], byUpstream: {} as Record<string, number>, failures: [] as { at: number; method: 'GET' | 'POST'; what: string }[] };
+  readonly #figures = { sent: 0, ok: 0, gets: 0, posts: 0, byUpstream: {} as Record<string, number>, failures: [] as { at: number; method: 'GET' | 'POST'; what: string }[] };
   #stopped = false;
   #stopping: Promise<TrafficReport> | undefined;
   readonly #loops: Promise<void>[];
@@ -104,7 +104,6 @@ export class Traffic {
   }
 
   #failed(post: boolean, what: string): void {
-    (post ? this.#figures.failedPosts : this.#figures.failedIdempotent).push(what);
     this.#figures.failures.push({ at: Date.now(), method: post ? 'POST' : 'GET', what });
   }
 
@@ -115,7 +114,8 @@ export class Traffic {
       await Promise.all(this.#loops);
       await this.#agent.close();
       const f = this.#figures;
-      return { ...f, failedIdempotent: [...f.failedIdempotent], failedPosts: [...f.failedPosts], byUpstream: { ...f.byUpstream }, failures: [...f.failures] };
+      const whats = (method: 'GET' | 'POST') => f.failures.filter((x) => x.method === method).map((x) => x.what);
+      return { ...f, failedIdempotent: whats('GET'), failedPosts: whats('POST'), byUpstream: { ...f.byUpstream }, failures: [...f.failures] };
     })();
     return this.#stopping;
   }

@@ -110,7 +110,9 @@ class Pool {
   /** Starts the exchange on an idle connection, a new one, or after one is free. */
   acquire(exchange: Exchange): void {
     let idle = this.#idle.pop();
-    // One destroyed but not closed yet ('close' comes a phase later) is not a connection.
+    // Destroyed but not closed yet ('close', which takes it out of the list, comes a phase
+    // later): the idle timer, or bytes nobody asked for. After a pause the timers run before
+    // the requests that waited are read, and each got such a connection.
     while (idle && idle.socket.destroyed) idle = this.#idle.pop();
     if (idle) {
       clearTimeout(idle.idleTimer);
@@ -221,20 +223,8 @@ class Pool {
       }
       this.#idle.push(upstream);
       if (upstream.idleTimer) upstream.idleTimer.refresh();
-      else upstream.idleTimer = setTimeout(() => this.#expire(upstream), this.#options.poolIdleTimeoutMs);
+      else upstream.idleTimer = setTimeout(() => socket.destroy(), this.#options.poolIdleTimeoutMs);
     }
-  }
-
-  /**
-   * Idle for --pool-idle-timeout: out of the idle list now, then closed. (Left in the list until
-   * its 'close', it was handed out in between: after a pause, when the timers run before the
-   * requests that waited are read, every such connection failed the request written on it.)
-   */
-  #expire(upstream: Upstream): void {
-    upstream.idleTimer = undefined;
-    const i = this.#idle.indexOf(upstream);
-    if (i !== -1) this.#idle.splice(i, 1);
-    upstream.socket.destroy();
   }
 
   #next(): void {
