@@ -5,7 +5,7 @@ import { hostProblem } from '../znode/instance-data.js';
 import { instanceData, instancePath, isSequentialNodeOf, joinPath, serviceNameProblem, watchedParent, type Layout } from '../znode/layout.js';
 import { silentLogger } from '../log.js';
 import type { ZkAuth, ZkClient } from '../zookeeper/client.js';
-import { isTransientZkError, isZkError } from '../zookeeper/errors.js';
+import { isLostReply, isTransientZkError, isZkError } from '../zookeeper/errors.js';
 import { ZkSession } from '../zookeeper/session.js';
 import { defaultHost } from './host.js';
 
@@ -238,7 +238,7 @@ export class Registration extends EventEmitter {
       try {
         return await client.create(path, this.#data, { ephemeral: true });
       } catch (err) {
-        if (isZkError(err, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT')) {
+        if (isLostReply(err)) {
           // The create may have been applied before the reply was lost: is the node ours?
           const stat = await client.exists(path);
           if (stat?.ephemeralOwner === owner) return path;
@@ -264,7 +264,7 @@ export class Registration extends EventEmitter {
     try {
       return await client.create(prefix, this.#data, { ephemeral: true, sequential: true });
     } catch (err) {
-      if (!isZkError(err, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT')) throw err;
+      if (!isLostReply(err)) throw err;
       const adopted = await this.#findOwnSequential(client, parent, owner);
       if (adopted) return adopted;
       throw err;

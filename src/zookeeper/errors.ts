@@ -55,7 +55,17 @@ export function isZkError(err: unknown, ...codes: ZkErrorCode[]): err is ZkError
   return err instanceof ZkError && (codes.length === 0 || codes.includes(err.code));
 }
 
+/**
+ * The request was sent and its reply lost with the connection: it may have been applied.
+ * RUNTIME_INCONSISTENCY is how the C client ends the requests of a connection it had closed
+ * inside a call (a send that failed: a server that reset it): it reconnects, the first reply
+ * on the new connection does not match them, and it drops the connection again and fails them.
+ */
+export function isLostReply(err: unknown): err is ZkError {
+  return isZkError(err, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'RUNTIME_INCONSISTENCY');
+}
+
 /** Errors after which the same request may succeed once the session reconnects. */
 export function isTransientZkError(err: unknown): boolean {
-  return isZkError(err, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'INVALID_STATE', 'CLOSING', 'SESSION_EXPIRED', 'CLOSED', 'SESSION_MOVED');
+  return isLostReply(err) || isZkError(err, 'INVALID_STATE', 'CLOSING', 'SESSION_EXPIRED', 'CLOSED', 'SESSION_MOVED');
 }

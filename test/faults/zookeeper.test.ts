@@ -371,13 +371,18 @@ test.serial('row 15: a churn storm: one sync in flight per path, converged withi
     // Each lane ends on one node of its own upstream: the set the table must converge to.
     const finals = await Promise.all(Array.from({ length: 8 }, (_, lane) => Upstream.start(`final-${lane}`)));
     let ops = 0;
+    // At least 2 s and 200 operations (100 a second), up to 6 s on a loaded machine, where
+    // ZooKeeper's fsync-bound writes run slower: the storm's size, not the machine's speed, is
+    // what the row is about.
     const stormMs = 2000;
+    const minOps = 200;
     try {
       // During the storm, churn nodes point at the live providers: traffic they get succeeds.
-      const until = Date.now() + stormMs;
+      const startedAt = Date.now();
+      const storming = () => Date.now() - startedAt < stormMs || (ops < minOps && Date.now() - startedAt < 3 * stormMs);
       await Promise.all(finals.map(async (final, lane) => {
         let previous: string | undefined;
-        for (let k = 0; Date.now() < until; k++) {
+        for (let k = 0; storming(); k++) {
           const path = `${base}/api/churn-${lane}-${k}`;
           await churner.create(path, JSON.stringify({ host: '127.0.0.1', port: providers[k % providers.length]!.upstream.port }), { ephemeral: true });
           if (previous) await churner.delete(previous);
@@ -389,6 +394,7 @@ test.serial('row 15: a churn storm: one sync in flight per path, converged withi
         ops += 2;
       }));
       const endedAt = Date.now();
+      const lastedMs = endedAt - startedAt;
       // Read by the client that made every change: it sees its own writes, while another
       // client's member may still lag behind (ZooKeeper is sequentially consistent per client).
       const expected = (await churner.getChildren(`${base}/api`)).sort();
@@ -399,8 +405,8 @@ test.serial('row 15: a churn storm: one sync in flight per path, converged withi
       const watchesAfter = await watchesOf(ensemble, sessionHex(), base);
       const totalWatches = await sessionWatchCount(ensemble, sessionHex());
       const stats = discovery.stats();
-      logRow(t, 15, report, { 'churn ops': `${ops} in ${stormMs / 1000} s`, watches: `${totalWatchesBefore} before, ${totalWatches} after for ${expected.length} children`, converged: `${convergedMs} ms after`, 'max syncs in flight per path': stats.maxSyncsInFlightPerPath, syncs: stats.syncs });
-      t.true(ops / (stormMs / 1000) >= 100, `churn of ${ops} operations`);
+      logRow(t, 15, report, { 'churn ops': `${ops} in ${(lastedMs / 1000).toFixed(1)} s`, watches: `${totalWatchesBefore} before, ${totalWatches} after for ${expected.length} children`, converged: `${convergedMs} ms after`, 'max syncs in flight per path': stats.maxSyncsInFlightPerPath, syncs: stats.syncs });
+      t.true(ops >= minOps, `churn of ${ops} operations in ${lastedMs} ms`);
       t.true(convergedMs < 1000, `converged ${convergedMs} ms after the storm`);
       t.is(stats.maxSyncsInFlightPerPath, 1);
       // One data watch per child left and none for the churned ones; plus the two children
