@@ -106,8 +106,7 @@ async function main(): Promise<void> {
   const events: { at: number; line: string }[] = [];
   const t0 = Date.now();
   const stamp = (at: number, what: string) => `${((at - t0) / 1000).toFixed(1).padStart(6)} s  ${what}`;
-  const note = (what: string) => {
-    const at = Date.now();
+  const note = (what: string, at = Date.now()) => {
     events.push({ at, line: stamp(at, what) });
     console.log(events.at(-1)!.line);
   };
@@ -210,7 +209,9 @@ async function main(): Promise<void> {
       const tickAt = Date.now();
       const [name, inject] = faults[index++ % faults.length]!;
       const what = await inject();
-      note(`${name}: ${what}`);
+      // Stamped when the fault began (a kill -9 and its restart 3 s later are one line), so a
+      // failure listed right after it is one the fault caused.
+      note(`${name}: ${what}`, tickAt);
       if (proxy.exitCode !== null || proxy.signalCode !== null) {
         note(`the proxy exited (code ${proxy.exitCode}, signal ${proxy.signalCode}): stopping`);
         proxyDied = true;
