@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     note(`warmed up: RSS ${start.rssMiB.toFixed(1)} MiB, ${start.fds} descriptors; faults start`);
     let loopP99Max = 0;
     let scrapeFailures = 0;
-    const samples: { at: number; rssMiB: number; fds: number; sockets: number; devNull: number; heapMiB: number }[] = [];
+    const samples: { at: number; rssMiB: number; fds: number; sockets: number; devNull: number; heapMiB: number; heapTotalMiB: number; externalMiB: number }[] = [];
     let proxyDied = false;
     let member = 0;
     let provider = 0;
@@ -221,8 +221,13 @@ async function main(): Promise<void> {
       try {
         const [p99] = await metric(admin, /^nodejs_eventloop_lag_p99_seconds (\S+)/);
         loopP99Max = Math.max(loopP99Max, p99 ?? 0);
+        // Where the RSS is: the JS heap V8 uses and has reserved, and memory outside it
+        // (buffers, the native client's), so that growth can be told from a leak.
         const [heap] = await metric(admin, /^nodejs_heap_size_used_bytes (\S+)/);
-        samples.push({ at: (Date.now() - t0) / 1000, ...procStatus(proxy.pid!), heapMiB: (heap ?? NaN) / 2 ** 20 });
+        const [heapTotal] = await metric(admin, /^nodejs_heap_size_total_bytes (\S+)/);
+        const [external] = await metric(admin, /^nodejs_external_memory_bytes (\S+)/);
+        const mib = (bytes: number | undefined) => (bytes ?? NaN) / 2 ** 20;
+        samples.push({ at: (Date.now() - t0) / 1000, ...procStatus(proxy.pid!), heapMiB: mib(heap), heapTotalMiB: mib(heapTotal), externalMiB: mib(external) });
       } catch (err) {
         note(`the admin port did not answer within ${Date.now() - scrapeStart} ms: ${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);
         scrapeFailures += 1;
@@ -263,9 +268,9 @@ async function main(): Promise<void> {
       '',
       '## The proxy over time (sampled after each fault; every sixth sample)',
       '',
-      '| at | RSS MiB | JS heap used MiB | descriptors | sockets | /dev/null |',
-      '|---|---|---|---|---|---|',
-      ...samples.filter((_, i) => i % 6 === 0 || i === samples.length - 1).map((x) => `| ${x.at.toFixed(0)} s | ${x.rssMiB.toFixed(1)} | ${x.heapMiB.toFixed(1)} | ${x.fds} | ${x.sockets} | ${x.devNull} |`),
+      '| at | RSS MiB | JS heap used / reserved MiB | external MiB | descriptors | sockets | /dev/null |',
+      '|---|---|---|---|---|---|---|',
+      ...samples.filter((_, i) => i % 6 === 0 || i === samples.length - 1).map((x) => `| ${x.at.toFixed(0)} s | ${x.rssMiB.toFixed(1)} | ${x.heapMiB.toFixed(1)} / ${x.heapTotalMiB.toFixed(1)} | ${x.externalMiB.toFixed(1)} | ${x.fds} | ${x.sockets} | ${x.devNull} |`),
       '',
       '## Faults, and every failed request among them',
       '',

@@ -26,11 +26,19 @@ export interface WireForwarderOptions {
 /**
  * A limit that is re-armed for every request on a connection: one timer per connection,
  * refreshed (no new timer per request while the length stays the same); disarming only marks it.
+ *
+ * When the timer fires, the limit is applied only after the event loop has polled once more
+ * (setImmediate runs after the poll phase). After the process was paused (a stopped VM, a
+ * blocked loop) the timers run before what arrived meanwhile is read, and an answer that came
+ * in time would be a timeout, and an ejection of a healthy instance (seen in the soak: two
+ * ejected after each pause of the proxy). Re-arming or disarming in between cancels it.
  */
 class Deadline {
   #timer: NodeJS.Timeout | undefined;
   #ms = 0;
   #armed = false;
+  /** Counts arms and disarms, so a firing deferred past one can tell it is stale. */
+  #generation = 0;
   readonly #fire: () => void;
 
   constructor(fire: () => void) {
@@ -39,6 +47,7 @@ class Deadline {
 
   arm(ms: number): void {
     this.#armed = true;
+    this.#generation += 1;
     if (this.#timer && this.#ms === ms) {
       this.#timer.refresh();
       return;
@@ -47,17 +56,22 @@ class Deadline {
     this.#ms = ms;
     this.#timer = setTimeout(() => {
       if (!this.#armed) return;
-      this.#armed = false;
-      this.#fire();
+      const generation = this.#generation;
+      setImmediate(() => {
+        if (!this.#armed || this.#generation !== generation) return;
+        this.#armed = false;
+        this.#fire();
+      });
     }, ms).unref();
   }
 
   disarm(): void {
     this.#armed = false;
+    this.#generation += 1;
   }
 
   close(): void {
-    this.#armed = false;
+    this.disarm();
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -141,8 +155,12 @@ class Pool {
     const lookup = this.#options.lookupFor?.(this.#port);
     const socket = connect({ host: this.#host, port: this.#port, noDelay: true, ...(lookup ? { lookup } : {}) });
     const upstream = new Upstream(socket, this.#options.maxHeadBytes ?? 64 * 1024);
-    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), exchange.connectTimeoutMs);
     let connected = false;
+    // Applied after one more poll, as a Deadline is: a connect that completed while the process
+    // was paused is read first.
+    const timer = setTimeout(() => setImmediate(() => {
+      if (!connected) socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
+    }), exchange.connectTimeoutMs);
     socket.once('connect', () => {
       connected = true;
       clearTimeout(timer);
