@@ -84,8 +84,13 @@ function procStatus(pid: number): { rssMiB: number; fds: number; sockets: number
   return { rssMiB: rssKiB / 1024, fds: fds.length, sockets, devNull };
 }
 
-async function metric(adminPort: number, pattern: RegExp): Promise<number[]> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+/** The proxy's /metrics text. */
+async function scrape(adminPort: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+}
+
+/** The values of the series `pattern` matches (its first group) in a scrape. */
+function values(text: string, pattern: RegExp): number[] {
   return [...text.matchAll(new RegExp(pattern.source, 'gm'))].map((m) => Number(m[1]));
 }
 
@@ -124,7 +129,7 @@ async function main(): Promise<void> {
     await waitForOk(`http://127.0.0.1:${admin}/readyz`, 30_000);
     for (const p of providers) await waitForOk(`http://127.0.0.1:${p.port}/`, 10_000);
     const deadline = Date.now() + 30_000;
-    while ((await metric(admin, /^zkroute_instances\{service="api",state="total"\} (\d+)/))[0] !== 5) {
+    while (values(await scrape(admin), /^zkroute_instances\{service="api",state="total"\} (\d+)/)[0] !== 5) {
       if (Date.now() > deadline) throw new Error('the five providers did not all reach the table');
       await sleep(200);
     }
@@ -219,13 +224,14 @@ async function main(): Promise<void> {
       }
       const scrapeStart = Date.now();
       try {
-        const [p99] = await metric(admin, /^nodejs_eventloop_lag_p99_seconds (\S+)/);
+        const text = await scrape(admin);
+        const [p99] = values(text, /^nodejs_eventloop_lag_p99_seconds (\S+)/);
         loopP99Max = Math.max(loopP99Max, p99 ?? 0);
         // Where the RSS is: the JS heap V8 uses and has reserved, and memory outside it
         // (buffers, the native client's), so that growth can be told from a leak.
-        const [heap] = await metric(admin, /^nodejs_heap_size_used_bytes (\S+)/);
-        const [heapTotal] = await metric(admin, /^nodejs_heap_size_total_bytes (\S+)/);
-        const [external] = await metric(admin, /^nodejs_external_memory_bytes (\S+)/);
+        const [heap] = values(text, /^nodejs_heap_size_used_bytes (\S+)/);
+        const [heapTotal] = values(text, /^nodejs_heap_size_total_bytes (\S+)/);
+        const [external] = values(text, /^nodejs_external_memory_bytes (\S+)/);
         const mib = (bytes: number | undefined) => (bytes ?? NaN) / 2 ** 20;
         samples.push({ at: (Date.now() - t0) / 1000, ...procStatus(proxy.pid!), heapMiB: mib(heap), heapTotalMiB: mib(heapTotal), externalMiB: mib(external) });
       } catch (err) {
@@ -238,10 +244,11 @@ async function main(): Promise<void> {
     await sleep(WARMUP_MS);
     const end = proxyDied ? { rssMiB: NaN, fds: NaN, sockets: NaN, devNull: NaN } : procStatus(proxy.pid!);
     const report = await traffic.stop();
-    const final = (pattern: RegExp) => metric(admin, pattern).catch(() => [NaN]);
-    const ejections = (await final(/^zkroute_ejections_total\{[^}]*\} (\S+)/)).reduce((a, b) => a + b, 0);
-    const expiries = (await final(/^zkroute_zookeeper_expiries_total (\S+)/))[0] ?? 0;
-    const reconnects = (await final(/^zkroute_zookeeper_reconnects_total (\S+)/))[0] ?? 0;
+    const finalText = await scrape(admin).catch(() => '');
+    const final = (pattern: RegExp) => (finalText ? values(finalText, pattern) : [NaN]);
+    const ejections = final(/^zkroute_ejections_total\{[^}]*\} (\S+)/).reduce((a, b) => a + b, 0);
+    const expiries = final(/^zkroute_zookeeper_expiries_total (\S+)/)[0] ?? 0;
+    const reconnects = final(/^zkroute_zookeeper_reconnects_total (\S+)/)[0] ?? 0;
     const growth = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)}%`;
     const lines = [
       `# Soak, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,

@@ -59,7 +59,7 @@ function assertNoLoss(t: ExecutionContext, report: TrafficReport): void {
 
 /** An upstream in a child process (so it can be SIGSTOPped); killed by `stop`. */
 async function childUpstream(name: string): Promise<{ child: ChildProcess; port: number; stop(): void }> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./upstream-process.mjs', import.meta.url)), name], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../helpers/upstream-process.mjs', import.meta.url)), name], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
   return {
     child,

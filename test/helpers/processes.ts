@@ -1,5 +1,5 @@
 // Process checks for the tests and the benchmarks (Linux /proc).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** The pids of a process's children. */
 export function childPids(pid: number): number[] {
@@ -18,4 +18,15 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The descriptor numbers of a process's sockets. */
+export function socketFds(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false; // closed while listing
+    }
+  }).map(Number);
 }

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { metricValue, register, startProxy } from '../helpers/proxy.js';
 import { zookeeperSuite } from '../helpers/suite.js';
 import { Upstream } from '../helpers/upstream.js';
@@ -47,21 +48,12 @@ test.serial('a pause longer than --pool-idle-timeout (the timers run before the 
   t.is(upstream.count('/after'), 1);
 });
 
-// An instance in a process of its own (this one is about to block): it says when a request
+// An instance in a process of its own (this one is about to block) that says when a request
 // arrived and answers it 100 ms later.
-const DELAYED_UPSTREAM = `
-const http = require('node:http');
-const server = http.createServer((req, res) => {
-  req.resume();
-  process.stdout.write('got ' + req.url + '\\n');
-  setTimeout(() => res.end('late but in time'), 100);
-});
-server.listen(0, '127.0.0.1', () => process.stdout.write('port ' + server.address().port + '\\n'));
-process.on('disconnect', () => process.exit(0));
-`;
+const UPSTREAM_PROCESS = fileURLToPath(new URL('../helpers/upstream-process.mjs', import.meta.url));
 
 test.serial('a pause past the try timeout with the answer already in (a paused proxy): the answer is read before the limit applies; 200 and no ejection', async (t) => {
-  const child = spawn(process.execPath, ['-e', DELAYED_UPSTREAM], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, [UPSTREAM_PROCESS, 'late but in time', '--delay=100', '--announce'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   suite.defer(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -70,7 +62,7 @@ test.serial('a pause past the try timeout with the answer already in (a paused p
   });
   const lines: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
-  const port = Number((await waitFor('the instance port', () => lines.find((l) => l.startsWith('port ')), 10_000)).slice(5));
+  const port = Number(await waitFor('the instance port', () => lines[0], 10_000));
   const base = uniquePath('providers');
   await register(suite.zk, base, 'svc1', 'a', `127.0.0.1:${port}`);
   const proxy = await startProxy(suite.server.connectString, base, { retries: '0', 'try-timeout': '300ms', 'connect-timeout': '200ms', 'http-engine': 'zkroute' });

@@ -1,11 +1,12 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { connectZk, type WatchEvent, type ZkClient } from '../../src/zookeeper/client.js';
 import { ZkError } from '../../src/zookeeper/errors.js';
 import { freePorts, ZooKeeperEnsemble, ZooKeeperServer } from '../helpers/zookeeper-server.js';
 import { uniquePath } from '../helpers/zk.js';
 import { nextEvent, waitFor } from '../helpers/wait.js';
+import { socketFds } from '../helpers/processes.js';
 
 let server: ZooKeeperServer;
 const clients: ZkClient[] = [];
@@ -193,15 +194,8 @@ test('a child process spawned while a session is open does not inherit the sessi
   const child = spawn('sleep', ['10'], { stdio: 'ignore' });
   try {
     await waitFor('the child running', () => existsSync(`/proc/${child.pid}/fd`));
-    const sockets = (pid: number) => readdirSync(`/proc/${pid}/fd`).filter((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
-      } catch {
-        return false;
-      }
-    });
-    t.true(sockets(process.pid).length > 0, 'this process has sockets (the session among them)');
-    t.deepEqual(sockets(child.pid!), [], 'the child holds none of them');
+    t.true(socketFds(process.pid).length > 0, 'this process has sockets (the session among them)');
+    t.deepEqual(socketFds(child.pid!), [], 'the child holds none of them');
   } finally {
     child.kill('SIGKILL');
     await client.close();

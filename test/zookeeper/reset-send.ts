@@ -8,23 +8,15 @@
 // Prints one JSON line per round and a summary; exits 0 when every socket worked.
 import net from 'node:net';
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { silentLogger } from '../../src/log.js';
 import { ZkSession } from '../../src/zookeeper/session.js';
+import { socketFds } from '../helpers/processes.js';
 
 const [zkPort, roundsText] = process.argv.slice(2) as [string, string];
 const rounds = Number(roundsText);
 const say = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const block = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-
-/** The socket descriptors of this process, by number. */
-const socketFds = () => new Set(readdirSync('/proc/self/fd').filter((fd) => {
-  try {
-    return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
-  } catch {
-    return false;
-  }
-}).map(Number));
 
 // The relay: each connection the C client opens is piped to the ZooKeeper server.
 const relayed: net.Socket[] = [];
@@ -81,9 +73,10 @@ for (let round = 1; round <= rounds; round++) {
   // client closes its socket inside this call.
   for (const s of relayed.splice(0)) s.resetAndDestroy();
   block(5);
-  const before = socketFds();
+  const before = socketFds(process.pid);
   const request = client.exists('/').catch(() => undefined);
-  const zkFd = [...before].find((fd) => !socketFds().has(fd));
+  const after = new Set(socketFds(process.pid));
+  const zkFd = before.find((fd) => !after.has(fd));
   // Sockets, one of which takes the freed number (the kernel hands out the lowest free one),
   // all opened before the C client is called again.
   const connect = () => new Promise<net.Socket>((resolve, reject) => {

@@ -24,8 +24,9 @@ export interface WireForwarderOptions {
 }
 
 /**
- * A limit that is re-armed for every request on a connection: one timer per connection,
- * refreshed (no new timer per request while the length stays the same); disarming only marks it.
+ * A limit on a connection: its connect, and each request's try and body idle, re-armed for
+ * every request: one timer per connection, refreshed (no new timer per request while the
+ * length stays the same); disarming only marks it.
  *
  * When the timer fires, the limit is applied only after the event loop has polled once more
  * (setImmediate runs after the poll phase). After the process was paused (a stopped VM, a
@@ -156,20 +157,18 @@ class Pool {
     const socket = connect({ host: this.#host, port: this.#port, noDelay: true, ...(lookup ? { lookup } : {}) });
     const upstream = new Upstream(socket, this.#options.maxHeadBytes ?? 64 * 1024);
     let connected = false;
-    // Applied after one more poll, as a Deadline is: a connect that completed while the process
-    // was paused is read first.
-    const timer = setTimeout(() => setImmediate(() => {
-      if (!connected) socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
-    }), exchange.connectTimeoutMs);
+    // A Deadline, so a connect that completed while the process was paused is read first.
+    const connectDeadline = new Deadline(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })));
+    connectDeadline.arm(exchange.connectTimeoutMs);
     socket.once('connect', () => {
       connected = true;
-      clearTimeout(timer);
+      connectDeadline.close();
       upstream.exchange?.connected();
     });
     socket.on('data', (chunk: Buffer) => this.#data(upstream, chunk));
     socket.on('error', (err: Error) => upstream.exchange?.socketError(err, !connected));
     socket.on('close', () => {
-      clearTimeout(timer);
+      connectDeadline.close();
       clearTimeout(upstream.idleTimer);
       upstream.headDeadline.close();
       upstream.bodyDeadline.close();
