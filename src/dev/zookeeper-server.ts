@@ -2,7 +2,7 @@
 // Every server gets its own temporary dataDir and free loopback ports; every java process is
 // stopped in close(), killed when this process exits, and killed by a watchdog if this process dies hard.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,18 +16,45 @@ const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
 /** Marks our java processes so a leak check can find them: `pgrep -f zkroute.harness`. */
 export const HARNESS_MARKER = '-Dzkroute.harness=1';
 
-/** Reserves `count` distinct free loopback ports (held open together so none repeats). */
+/** The lowest port of the kernel's ephemeral range (ip_local_port_range; 32768 by default). */
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function listenOn(port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+/**
+ * `count` distinct loopback ports free now, for a server started later (a ZooKeeper JVM binds
+ * its ports about a second after they are chosen). Chosen below the kernel's ephemeral range,
+ * so no listen(0) of another process (an upstream, a proxy) can be handed one meanwhile, as it
+ * could when these came from listen(0) themselves: a ZooKeeper server then exited while
+ * starting (CI), and a port a test kept closed was answered by another test's upstream.
+ * Held open together while choosing, so none repeats.
+ */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
-      const server = net.createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
+  const low = 20_000;
+  const high = Math.min(ephemeralLow(), 32768) - 1;
+  const held: net.Server[] = [];
+  try {
+    for (let attempt = 0; held.length < count && attempt < 1000; attempt++) {
+      const server = await listenOn(low + Math.floor(Math.random() * (high - low + 1)));
+      if (server) held.push(server);
+    }
+    if (held.length < count) throw new Error(`no ${count} free loopback ports from ${low} to ${high}`);
+    return held.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(held.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
 }
 
 /** Sends a four-letter-word command and returns the reply ('' when the server does not answer). */

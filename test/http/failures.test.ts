@@ -8,7 +8,7 @@ import { echoHandler, Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { uniquePath } from '../helpers/zk.js';
 import { zookeeperSuite } from '../helpers/suite.js';
-import { refusingPorts } from '../helpers/ports.js';
+import { freePorts } from '../helpers/zookeeper-server.js';
 
 const suite = zookeeperSuite(test);
 
@@ -58,7 +58,7 @@ test('an instance whose server died (znode kept): 500 GETs and 100 POSTs at conc
 
 test('every instance refusing: 502 upstream_unavailable after 1 + --retries tries on distinct instances', async (t) => {
   const base = uniquePath('providers');
-  const ports = await refusingPorts(4);
+  const ports = await freePorts(4);
   for (const port of ports) await register(suite.zk, base, 'down', `d${port}`, `127.0.0.1:${port}`);
   const { logger, lines } = captureLogger();
   const proxy = await startProxy(suite.server.connectString, base, { retries: '2', 'max-ejection-percent': '100' }, logger);
@@ -88,7 +88,7 @@ test('the overall --deadline bounds all tries: 504 upstream_timeout', async (t) 
 
 test('a WebSocket to an instance that refuses: 502 and the instance is ejected', async (t) => {
   const base = uniquePath('providers');
-  const [port] = await refusingPorts(1);
+  const [port] = await freePorts(1);
   await register(suite.zk, base, 'ws', 'gone', `127.0.0.1:${port}`);
   const proxy = await startProxy(suite.server.connectString, base);
   suite.defer(() => proxy.close());
